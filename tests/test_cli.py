@@ -1,0 +1,112 @@
+"""The command line, run in-process against a fake server and for real on the local model."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from agentrig.cli import app, parse_since
+from agentrig.testing.fake_openai_server import Fail, Reply
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path, fake_server):
+    path = tmp_path / "agentrig.toml"
+    path.write_text(
+        f"""
+[llm]
+max_attempts = 1
+[llm.providers.fake]
+kind = "openai"
+base_url = "{fake_server.base_url}"
+[llm.providers.fake.models.m]
+input_price = 1000
+output_price = 2000
+[llm.providers.dead]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[llm.roles]
+default = ["fake/m"]
+fast = ["dead/m", "fake/m"]
+"""
+    )
+    return path
+
+
+def test_ask_prints_the_answer(config, fake_server):
+    fake_server.script(Reply(text="forty-two"))
+    result = runner.invoke(app, ["ask", "meaning of life?", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "forty-two"
+    assert fake_server.requests[-1]["messages"][-1] == {
+        "role": "user",
+        "content": "meaning of life?",
+    }
+
+
+def test_ask_streams_through_a_role_with_fallback(config, fake_server):
+    fake_server.script(Reply(text="streamed words here"))
+    result = runner.invoke(app, ["ask", "hi", "--stream", "--role", "fast", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.output == "streamed words here\n"
+    assert fake_server.requests[-1]["stream"] is True
+
+
+def test_usage_reports_calls_and_cost(config, fake_server):
+    fake_server.script(Reply(prompt_tokens=100, completion_tokens=50), Fail(400, "bad"))
+    runner.invoke(app, ["ask", "one", "-c", str(config)])
+    failed = runner.invoke(app, ["ask", "two", "-c", str(config)])
+    assert failed.exit_code == 1 and "fake/m: HTTP 400: bad" in failed.output
+    result = runner.invoke(app, ["usage", "--since", "1d", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if "fake/m" in line]
+    cells = [cell.strip() for cell in line.split("│")[1:-1]]
+    # two calls, one failed; 100 * $1000/MTok + 50 * $2000/MTok = $0.2
+    assert cells == ["default", "fake/m", "2", "1", "100", "50", "0.200000"]
+
+
+def test_models_lists_roles_and_checks_providers(config):
+    result = runner.invoke(app, ["models", "-c", str(config)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    fake = next(line for line in lines if line.startswith("│ fake"))
+    dead = next(line for line in lines if line.startswith("│ dead"))
+    assert "yes" in fake and "answers at" in fake
+    assert "no" in dead and "unreachable" in dead
+    assert any("dead/m -> fake/m" in line for line in lines)
+
+
+def test_bad_configuration_exits_with_the_reason(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[llm]\nmax_attempts = 0\n")
+    result = runner.invoke(app, ["ask", "hi", "-c", str(bad)])
+    assert result.exit_code == 1
+    assert "llm.max_attempts" in result.output and "greater than or equal to 1" in result.output
+
+
+def test_unknown_role_exits_with_the_known_ones(config):
+    result = runner.invoke(app, ["ask", "hi", "--role", "nope", "-c", str(config)])
+    assert result.exit_code == 1 and "unknown role or model 'nope'" in result.output
+
+
+def test_db_upgrade_reports_the_revision():
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0 and "revision 0001" in result.output
+
+
+def test_parse_since():
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    assert parse_since("7d", now) == now - timedelta(days=7)
+    assert parse_since("30m", now) == now - timedelta(minutes=30)
+    assert parse_since("2026-11-01", now) == datetime(2026, 11, 1, tzinfo=UTC)
+    with pytest.raises(typer.BadParameter, match="'yesterday'"):
+        parse_since("yesterday", now)
+
+
+def test_ask_the_local_model_for_real():
+    result = runner.invoke(app, ["ask", "Say hello.", "--max-tokens", "16"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip()
