@@ -9,6 +9,7 @@ import pytest
 
 from agentrig.config import LLMSettings, ModelConfig
 from agentrig.errors import (
+    AuthenticationFailed,
     BadRequest,
     BudgetExceeded,
     ConfigError,
@@ -385,3 +386,29 @@ async def test_embedder_batches_in_order_and_falls_back(fake_server, second_serv
     assert await router.embedder().embed(texts) == vectors  # b's fake vectors are the same
     assert {r.kind for r in ledger.records} == {"embed"}
     assert ("a", "ProviderUnavailable") in outcomes(ledger)
+
+
+async def test_sql_ledger_closing_mid_write_loses_and_duplicates_nothing(database):
+    ledger = SQLUsageLedger(database, flush_interval=0.001, batch_size=7)
+    for index in range(3000):
+        await ledger.record(UsageRecord(NOW, "r", "p", "m", 1, 1, 0, 1, 1.0, "ok"))
+        if index % 500 == 0:
+            await asyncio.sleep(0.002)  # let the writer start a batch
+    await ledger.aclose()
+    [row] = await usage_summary(database)
+    assert row.calls == 3000 and row.cost_micros == 3000
+
+
+async def test_missing_api_key_fails_over_with_the_variable_named(fake_server, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    llm = settings({"a": fake_server}, {"default": ["a/m"]})
+    llm.providers["keyless"] = llm.providers["a"].model_copy(
+        update={"api_key_env": "NO_SUCH_KEY_VAR"}
+    )
+    ledger = InMemoryLedger()
+    router = ModelRouter(llm, ledger=ledger)
+    router.add_role("default", ["keyless/m", "a/m"])
+    assert (await router.client().complete(request())).text == "ok"
+    assert outcomes(ledger) == [("keyless", "AuthenticationFailed"), ("a", "ok")]
+    with pytest.raises(AuthenticationFailed, match=r"NO_SUCH_KEY_VAR .* is not set"):
+        await router.client("keyless/m").complete(request())

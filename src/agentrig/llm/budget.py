@@ -57,6 +57,8 @@ class _RoleBudget:
     reserved_micros: int = 0
     in_flight: int = 0
     loaded_at: float = float("-inf")
+    added_micros: int = 0  # spend counted by this process since it started
+    refreshing: asyncio.Task[None] | None = None
     settled: asyncio.Condition = field(default_factory=asyncio.Condition)
 
 
@@ -155,17 +157,33 @@ class BudgetGuard:
         budget = self._roles.get(role)
         if budget is None:
             return
+        budget.added_micros += cost_micros
         for period in budget.periods:
             period.spent_micros += cost_micros
 
     async def _refresh(self, role: str, budget: _RoleBudget) -> None:
+        """Re-read spend from the ledger: at once when a period starts or on first use,
+        else in the background every ``refresh_seconds`` so that no call waits for it."""
         now = self._now()
-        rolled = any(p.since != p.start(now) for p in budget.periods)
-        if not rolled and time.monotonic() - budget.loaded_at < self._refresh_seconds:
-            return
+        if any(p.since != p.start(now) for p in budget.periods):
+            await self._load(role, budget, now)
+        elif time.monotonic() - budget.loaded_at >= self._refresh_seconds and (
+            budget.refreshing is None or budget.refreshing.done()
+        ):
+            budget.loaded_at = time.monotonic()
+            budget.refreshing = asyncio.create_task(self._load(role, budget, now))
+
+    async def _load(self, role: str, budget: _RoleBudget, now: datetime) -> None:
+        added_before = budget.added_micros
+        totals = []
         for period in budget.periods:
+            totals.append(await self._ledger.spent_micros(role, period.start(now)))
+        # Spend settled while the ledger was read may be missing from it: count it again
+        # rather than lose it (an overcount lasts one refresh; an undercount could overspend).
+        late = budget.added_micros - added_before
+        for period, total in zip(budget.periods, totals, strict=True):
             period.since = period.start(now)
-            period.spent_micros = await self._ledger.spent_micros(role, period.since)
+            period.spent_micros = total + late
         budget.loaded_at = time.monotonic()
 
 

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from agentrig.config import Settings, async_database_url
+from agentrig.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x6167656E74726967  # "agentrig": one migrator at a time on PostgreSQL
@@ -32,7 +34,15 @@ class Database:
             options["connect_args"] = {"timeout": 30}
         else:
             options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        try:
+            self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        except ImportError as exc:
+            raise ConfigError(
+                f"database_url {url!r} needs the driver {exc.name}: "
+                "pip install 'agentrig[postgres]'"
+            ) from exc
+        except ArgumentError as exc:
+            raise ConfigError(f"database_url {url!r} is not a database URL: {exc}") from exc
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

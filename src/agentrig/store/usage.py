@@ -38,6 +38,7 @@ class SQLUsageLedger:
         self._wake = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def record(self, record: UsageRecord) -> None:
         self._pending.append(record)
@@ -78,24 +79,24 @@ class SQLUsageLedger:
                     self._writing = []
 
     async def _write_forever(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             self._wake.clear()
             try:
                 await self.flush()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("could not write %d usage rows; will retry", len(self._pending))
 
     async def aclose(self) -> None:
+        """Stop the writer between two batches (never in the middle of one) and write the rest."""
+        self._closing = True
+        self._wake.set()
         writer, self._writer = self._writer, None
         if writer is not None:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await writer
         await self.flush()
+        self._closing = False
 
 
 @dataclass(frozen=True)

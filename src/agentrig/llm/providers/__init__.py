@@ -7,7 +7,7 @@ installed ``agentrig`` without the ``anthropic`` or ``gemini`` extra never needs
 from __future__ import annotations
 
 from agentrig.config import ProviderConfig
-from agentrig.errors import ConfigError
+from agentrig.errors import AuthenticationFailed, ConfigError
 from agentrig.llm.types import EmbeddingBackend, LLMClient
 
 _EXTRAS = {"anthropic": "anthropic", "gemini": "gemini", "local": "local"}
@@ -20,8 +20,18 @@ def _missing(kind: str, exc: ImportError) -> ConfigError:
     )
 
 
+def _require_key(name: str, config: ProviderConfig, model: str) -> None:
+    if config.api_key_env and not config.api_key:
+        raise AuthenticationFailed(
+            f"the environment variable {config.api_key_env} holding the API key is not set",
+            provider=name,
+            model=model,
+        )
+
+
 def create_client(name: str, config: ProviderConfig, model: str) -> LLMClient:
     """A chat client for ``model`` on the provider ``name`` configured by ``config``."""
+    _require_key(name, config, model)
     common = {"provider": name, "options": config.options}
     remote = {"api_key": config.api_key, "base_url": config.base_url}
     vendor_model = _vendor_model(config, model)
@@ -47,6 +57,7 @@ def create_client(name: str, config: ProviderConfig, model: str) -> LLMClient:
 
 def create_embedder(name: str, config: ProviderConfig, model: str) -> EmbeddingBackend:
     """An embedding backend for ``model`` on the provider ``name``."""
+    _require_key(name, config, model)
     common = {"provider": name, "options": config.options}
     remote = {"api_key": config.api_key, "base_url": config.base_url}
     vendor_model = _vendor_model(config, model)

@@ -31,6 +31,9 @@ def _encode(path: str, texts: list[str], batch_size: int) -> tuple[list[list[flo
         model = _sentence_models.get(path)
         if model is None:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
 
             model = SentenceTransformer(path, device="cpu", local_files_only=True)
             _sentence_models[path] = model
