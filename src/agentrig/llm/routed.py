@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from agentrig.errors import BadRequest, ContextTooLong, LLMError, ProviderUnavailable, Timeout
 from agentrig.llm.budget import Reservation
@@ -27,6 +27,8 @@ from agentrig.usage import Usage
 
 if TYPE_CHECKING:
     from agentrig.llm.router import ModelRouter, Route
+
+T = TypeVar("T")
 
 # Reserved for a request that does not cap its output, when its role has a budget.
 DEFAULT_OUTPUT_ESTIMATE = 4096
@@ -64,74 +66,56 @@ class _Chain:
 class RoutedClient(_Chain):
     """An :class:`~agentrig.llm.types.LLMClient` over a role's chain."""
 
-    def _output_estimate(self, request: ModelRequest) -> int:
-        return request.settings.max_output_tokens or DEFAULT_OUTPUT_ESTIMATE
+    async def _first_success(
+        self, request: ModelRequest, operation: Callable[[Route], Awaitable[T]]
+    ) -> tuple[Route, Reservation, float, T]:
+        """Walk the planned chain until ``operation`` succeeds on a route; return that route,
+        its budget reservation, when the route was started and the result."""
+        router = self.router
+        has_budget = router.budget.has_budget(self.role)
+        estimate_in = estimate_input_tokens(request) if has_budget else 0
+        estimate_out = request.settings.max_output_tokens or DEFAULT_OUTPUT_ESTIMATE
+        last_error: LLMError | None = None
+        budget_spent = False
+        for route in await self._routes():
+            reservation = await router.reserve(self.role, route, estimate_in, estimate_out)
+            if reservation is None:
+                budget_spent = True
+                continue
+            started = time.perf_counter()
+            try:
+                result = await router.attempt(route, lambda r=route: operation(r))
+            except LLMError as exc:
+                await router.record(self.role, route, Usage(), started, type(exc).__name__)
+                await reservation.settle(0)
+                if not _can_fall_back(exc):
+                    raise
+                last_error = exc
+                continue
+            except BaseException:
+                await reservation.settle(0)
+                raise
+            return route, reservation, started, result
+        raise self._give_up(last_error, budget_spent)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        router = self.router
-        last_error: LLMError | None = None
-        estimate_in = estimate_input_tokens(request) if router.budget.has_budget(self.role) else 0
-        budget_spent = False
-        for route in await self._routes():
-            reservation = await router.reserve(
-                self.role, route, estimate_in, self._output_estimate(request)
-            )
-            if reservation is None:
-                budget_spent = True
-                continue
-            started = time.perf_counter()
-            try:
-                response = await router.attempt(route, lambda r=route: r.client.complete(request))
-            except LLMError as exc:
-                await router.record(self.role, route, Usage(), started, type(exc).__name__)
-                await reservation.settle(0)
-                if not _can_fall_back(exc):
-                    raise
-                last_error = exc
-                continue
-            except BaseException:
-                await reservation.settle(0)
-                raise
-            cost = await router.record(self.role, route, response.usage, started, "ok")
-            await reservation.settle(cost)
-            response.cost_micros = cost
-            return response
-        raise self._give_up(last_error, budget_spent)
+        route, reservation, started, response = await self._first_success(
+            request, lambda route: route.client.complete(request)
+        )
+        cost = await self.router.record(self.role, route, response.usage, started, "ok")
+        await reservation.settle(cost)
+        response.cost_micros = cost
+        return response
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-        router = self.router
-        last_error: LLMError | None = None
-        estimate_in = estimate_input_tokens(request) if router.budget.has_budget(self.role) else 0
-        budget_spent = False
-        for route in await self._routes():
-            reservation = await router.reserve(
-                self.role, route, estimate_in, self._output_estimate(request)
-            )
-            if reservation is None:
-                budget_spent = True
-                continue
-            started = time.perf_counter()
-            try:
-                events, first = await router.attempt(
-                    route, lambda r=route: _first_event(r.client.stream(request))
-                )
-            except LLMError as exc:
-                await router.record(self.role, route, Usage(), started, type(exc).__name__)
-                await reservation.settle(0)
-                if not _can_fall_back(exc):
-                    raise
-                last_error = exc
-                continue
-            except BaseException:
-                await reservation.settle(0)
-                raise
-            # From here on the caller has seen output: no more fallback.
-            relay = self._relay(route, reservation, started, events, first)
-            async with contextlib.aclosing(relay):
-                async for event in relay:
-                    yield event
-            return
-        raise self._give_up(last_error, budget_spent)
+        route, reservation, started, (events, first) = await self._first_success(
+            request, lambda route: _first_event(route.client.stream(request))
+        )
+        # From here on the caller has seen output: no more fallback.
+        relay = self._relay(route, reservation, started, events, first)
+        async with contextlib.aclosing(relay):
+            async for event in relay:
+                yield event
 
     async def _relay(
         self,

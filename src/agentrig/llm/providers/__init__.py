@@ -6,6 +6,9 @@ installed ``agentrig`` without the ``anthropic`` or ``gemini`` extra never needs
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from agentrig.config import ProviderConfig
 from agentrig.errors import AuthenticationFailed, ConfigError
 from agentrig.llm.types import EmbeddingBackend, LLMClient
@@ -29,54 +32,42 @@ def _require_key(name: str, config: ProviderConfig, model: str) -> None:
         )
 
 
+# kind -> (module, chat client class, embedder class or None)
+_ADAPTERS = {
+    "openai": ("openai_chat", "OpenAIChatClient", "OpenAIEmbedder"),
+    "anthropic": ("anthropic_messages", "AnthropicClient", None),
+    "gemini": ("gemini", "GeminiClient", "GeminiEmbedder"),
+    "local": ("local", "LocalChatClient", None),
+}
+_LOCAL_EMBEDDER = ("local_embeddings", "LocalEmbedder")
+
+
 def create_client(name: str, config: ProviderConfig, model: str) -> LLMClient:
     """A chat client for ``model`` on the provider ``name`` configured by ``config``."""
-    _require_key(name, config, model)
-    common = {"provider": name, "options": config.options}
-    remote = {"api_key": config.api_key, "base_url": config.base_url}
-    vendor_model = _vendor_model(config, model)
-    try:
-        if config.kind == "openai":
-            from agentrig.llm.providers.openai_chat import OpenAIChatClient
-
-            return OpenAIChatClient(vendor_model, **common, **remote)
-        if config.kind == "anthropic":
-            from agentrig.llm.providers.anthropic_messages import AnthropicClient
-
-            return AnthropicClient(vendor_model, **common, **remote)
-        if config.kind == "gemini":
-            from agentrig.llm.providers.gemini import GeminiClient
-
-            return GeminiClient(vendor_model, **common, **remote)
-        from agentrig.llm.providers.local import LocalChatClient
-
-        return LocalChatClient(vendor_model, **common)
-    except ImportError as exc:
-        raise _missing(config.kind, exc) from exc
+    module, chat, _ = _ADAPTERS[config.kind]
+    return _create(name, config, model, module, chat)
 
 
 def create_embedder(name: str, config: ProviderConfig, model: str) -> EmbeddingBackend:
     """An embedding backend for ``model`` on the provider ``name``."""
+    module, _, embedder = _ADAPTERS[config.kind]
+    if config.kind == "local":
+        module, embedder = _LOCAL_EMBEDDER
+    if embedder is None:
+        raise ConfigError(f"provider {name!r} of kind {config.kind!r} has no embeddings")
+    return _create(name, config, model, module, embedder)
+
+
+def _create(name: str, config: ProviderConfig, model: str, module: str, class_name: str) -> Any:
     _require_key(name, config, model)
-    common = {"provider": name, "options": config.options}
-    remote = {"api_key": config.api_key, "base_url": config.base_url}
-    vendor_model = _vendor_model(config, model)
     try:
-        if config.kind == "openai":
-            from agentrig.llm.providers.openai_chat import OpenAIEmbedder
-
-            return OpenAIEmbedder(vendor_model, **common, **remote)
-        if config.kind == "gemini":
-            from agentrig.llm.providers.gemini import GeminiEmbedder
-
-            return GeminiEmbedder(vendor_model, **common, **remote)
-        if config.kind == "local":
-            from agentrig.llm.providers.local_embeddings import LocalEmbedder
-
-            return LocalEmbedder(vendor_model, **common)
+        adapter = getattr(importlib.import_module(f"agentrig.llm.providers.{module}"), class_name)
     except ImportError as exc:
         raise _missing(config.kind, exc) from exc
-    raise ConfigError(f"provider {name!r} of kind {config.kind!r} has no embeddings")
+    arguments: dict[str, Any] = {"provider": name, "options": config.options}
+    if config.kind != "local":
+        arguments.update(api_key=config.api_key, base_url=config.base_url)
+    return adapter(_vendor_model(config, model), **arguments)
 
 
 def _vendor_model(config: ProviderConfig, model: str) -> str:

@@ -51,21 +51,8 @@ _FINISH: dict[str | None, FinishReason] = {
 }
 
 
-def _sdk_client(
-    api_key: str | None, base_url: str | None, http_client: httpx.AsyncClient | None, timeout: float
-) -> openai.AsyncOpenAI:
-    # The router retries and times out attempts itself; the SDK must not retry behind it.
-    return openai.AsyncOpenAI(
-        api_key=api_key or "unused",
-        base_url=base_url,
-        max_retries=0,
-        timeout=timeout,
-        http_client=http_client,
-    )
-
-
-class OpenAIChatClient:
-    """An :class:`~agentrig.llm.types.LLMClient` over the Chat Completions API."""
+class _OpenAIEndpoint:
+    """What the chat client and the embedder share: the SDK client and its options."""
 
     def __init__(
         self,
@@ -74,17 +61,27 @@ class OpenAIChatClient:
         provider: str = "openai",
         api_key: str | None = None,
         base_url: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: Any = None,
         options: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.provider = provider
         self.options = dict(options or {})
-        timeout = float(self.options.get("timeout", 600))
-        self._client = _sdk_client(api_key, base_url, http_client, timeout)
+        # The router retries and times out attempts itself; the SDK must not retry behind it.
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or "unused",
+            base_url=base_url,
+            max_retries=0,
+            timeout=float(self.options.get("timeout", 600)),
+            http_client=http_client,
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+class OpenAIChatClient(_OpenAIEndpoint):
+    """An :class:`~agentrig.llm.types.LLMClient` over the Chat Completions API."""
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         arguments = self._arguments(request)
@@ -365,28 +362,12 @@ class _StreamState:
         return [*(ItemDone(item=item) for item in output), Completed(response=response)]
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(_OpenAIEndpoint):
     """The embeddings endpoint of OpenAI or a compatible server, one batch per call."""
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        provider: str = "openai",
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> None:
-        self.model = model
-        self.provider = provider
-        self.options = dict(options or {})
-        self.max_batch_size = int(self.options.get("max_batch_size", 256))
-        timeout = float(self.options.get("timeout", 600))
-        self._client = _sdk_client(api_key, base_url, http_client, timeout)
-
-    async def aclose(self) -> None:
-        await self._client.close()
+    @property
+    def max_batch_size(self) -> int:
+        return int(self.options.get("max_batch_size", 256))
 
     async def embed_batch(self, texts: Sequence[str]) -> EmbeddingResponse:
         try:
