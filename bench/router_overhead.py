@@ -18,6 +18,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from rich.console import Console
@@ -28,7 +29,7 @@ from agentrig.items import as_items
 from agentrig.llm.cost import Price
 from agentrig.llm.providers.openai_chat import OpenAIChatClient
 from agentrig.llm.router import ModelRouter
-from agentrig.llm.types import ModelRequest, ModelResponse
+from agentrig.llm.types import ModelRequest, ModelResponse, ModelStreamEvent
 from agentrig.store import Database, SQLUsageLedger, usage_summary
 from agentrig.testing.fake_openai_server import FakeOpenAIServer
 
@@ -47,7 +48,7 @@ class TimedClient:
         finally:
             self.last = time.perf_counter() - started
 
-    def stream(self, request: ModelRequest):  # noqa: ANN201 - not measured here
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         return self.inner.stream(request)
 
 
