@@ -11,12 +11,14 @@ ALLOWED = {
     "shared": SHARED,
     "llm": SHARED | {"llm"},
     "store": SHARED | {"store"},
+    "sessions": SHARED | {"store", "sessions"},
     "tools": SHARED | {"llm", "store", "tools", "agents"},
-    "agents": SHARED | {"llm", "store", "tools", "agents"},
+    "agents": SHARED | {"llm", "store", "sessions", "tools", "agents"},
     "knowledge": SHARED | {"llm", "store", "knowledge"},
-    "testing": SHARED | {"llm", "store", "tools", "agents", "testing"},
-    "jobs": SHARED | {"llm", "store", "tools", "agents", "knowledge", "jobs"},
-    "server": SHARED | {"llm", "store", "tools", "agents", "knowledge", "jobs", "server"},
+    "testing": SHARED | {"llm", "store", "sessions", "tools", "agents", "testing"},
+    "jobs": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "jobs"},
+    "server": SHARED
+    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "jobs", "server"},
 }
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, String, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -48,3 +57,31 @@ class UsageRow(Base):
     outcome: Mapped[str] = mapped_column(String(100), nullable=False)
 
     __table_args__ = (Index("ix_llm_usage_role_at", "role", "at"),)
+
+
+# --- sessions (agentrig.sessions.sql) ------------------------------------------------
+
+# A 64-bit id on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the autoincrementing rowid.
+SessionItemId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class SessionRow(Base):
+    """One conversation: its id and metadata (``SessionMeta`` as JSON text)."""
+
+    __tablename__ = "agent_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    meta: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class SessionItemRow(Base):
+    """One item of a conversation, as ``json.dumps(item.to_json())``; ordered by ``id``."""
+
+    __tablename__ = "agent_session_items"
+
+    id: Mapped[int] = mapped_column(SessionItemId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    item: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
