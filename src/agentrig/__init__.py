@@ -4,6 +4,20 @@ One LLM boundary (:class:`~agentrig.llm.router.ModelRouter`), an explicit agent 
 an OpenAI-compatible server, with embedded defaults that run on a laptop.
 """
 
+from agentrig.agents import (
+    Agent,
+    AgentRunner,
+    GuardrailResult,
+    Handoff,
+    RunContext,
+    Runner,
+    RunResult,
+    RunState,
+    agent_guardrail,
+    handoff,
+    input_guardrail,
+    output_guardrail,
+)
 from agentrig.config import Settings, load_settings
 from agentrig.errors import (
     AgentrigError,
@@ -12,7 +26,9 @@ from agentrig.errors import (
     BudgetExceeded,
     ConfigError,
     ContextTooLong,
+    GuardrailTripped,
     LLMError,
+    MaxTurnsExceeded,
     ProviderUnavailable,
     RateLimited,
     Timeout,
@@ -36,11 +52,14 @@ from agentrig.llm.types import (
     OutputSchema,
     ToolSpec,
 )
+from agentrig.tools import ToolContext, calculator, tool
 from agentrig.usage import Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "AgentRunner",
     "AgentrigError",
     "AuthenticationFailed",
     "BadRequest",
@@ -50,9 +69,13 @@ __all__ = [
     "Embedder",
     "FunctionCall",
     "FunctionCallOutput",
+    "GuardrailResult",
+    "GuardrailTripped",
+    "Handoff",
     "Item",
     "LLMClient",
     "LLMError",
+    "MaxTurnsExceeded",
     "Message",
     "ModelRequest",
     "ModelResponse",
@@ -62,11 +85,22 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "Reasoning",
+    "RunContext",
+    "RunResult",
+    "RunState",
+    "Runner",
     "Settings",
     "Timeout",
+    "ToolContext",
     "ToolSpec",
     "Usage",
+    "agent_guardrail",
     "assistant_message",
+    "calculator",
+    "handoff",
+    "input_guardrail",
     "load_settings",
+    "output_guardrail",
+    "tool",
     "user_message",
 ]

@@ -81,3 +81,36 @@ class BudgetExceeded(AgentrigError):
             f"budget of role {role!r} exhausted: {period} spend ${spent_micros / 1e6:.6f} "
             f"of ${limit_micros / 1e6:.6f}, and no zero-cost model is in its chain"
         )
+
+
+class AgentRunError(AgentrigError):
+    """A run stopped early. Carries what the run produced so far (its items, usage and
+    state), which the run's session also keeps."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.new_items: list = []
+        self.usage = None
+        self.state = None
+
+
+class MaxTurnsExceeded(AgentRunError):
+    """The run made ``max_turns`` model calls without a final answer."""
+
+
+class GuardrailTripped(AgentRunError):
+    """A guardrail tripped; ``output`` is what the guardrail returned."""
+
+    def __init__(self, guardrail: str, output: object, *, stage: str) -> None:
+        super().__init__(f"{stage} guardrail {guardrail!r} tripped: {output!r}")
+        self.guardrail = guardrail
+        self.output = output
+        self.stage = stage
+
+
+class ToolFailed(AgentRunError):
+    """A tool configured to fail the run raised."""
+
+
+class OutputInvalid(AgentRunError):
+    """The model's final answer did not match the agent's ``output_type`` after retries."""

@@ -10,6 +10,7 @@ Public as ``agentrig.testing.ScriptedModel``.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,11 +63,25 @@ class ScriptedModel:
     """An :class:`~agentrig.llm.types.LLMClient` that answers from a fixed script."""
 
     def __init__(self, turns: Iterable[Turn] = (), *, name: str = "scripted") -> None:
-        self.turns: list[Turn] = list(turns)
+        self.turns: deque[Turn] = deque(turns)
         self.name = name
         self.model = name
         self.provider = "scripted"
-        self.requests: list[ModelRequest] = []
+        # Each request with the number of items it had: a caller such as the agent loop
+        # may pass its live conversation list, which only grows after the call returns.
+        self._received: list[tuple[ModelRequest, int]] = []
+        # Words counted in the last request's items, to count only what a longer
+        # conversation adds: a scripted turn must not get dearer as the conversation grows.
+        self._counted_items: list[Item] = []
+        self._counted_words = 0
+
+    @property
+    def requests(self) -> list[ModelRequest]:
+        """Every request received, each with the items it had when it was received."""
+        return [
+            request if len(request.items) == count else _with_items(request, count)
+            for request, count in self._received
+        ]
 
     def add_turns(self, *turns: Turn) -> None:
         self.turns.extend(turns)
@@ -76,12 +91,12 @@ class ScriptedModel:
         return len(self.turns)
 
     def _take(self, request: ModelRequest) -> list[ScriptedOutput]:
-        self.requests.append(request)
+        self._received.append((request, len(request.items)))
         if not self.turns:
             raise ScriptExhausted(
-                f"scripted model {self.name!r} has no turn left for request #{len(self.requests)}"
+                f"scripted model {self.name!r} has no turn left for request #{len(self._received)}"
             )
-        turn = self.turns.pop(0)
+        turn = self.turns.popleft()
         if isinstance(turn, BaseException):
             raise turn
         if isinstance(turn, ScriptedText | ScriptedToolCall):
@@ -106,18 +121,31 @@ class ScriptedModel:
             yield ItemDone(item=item)
         yield Completed(response=self._response(request, items))
 
+    def _input_words(self, request: ModelRequest) -> int:
+        items, seen = request.items, self._counted_items
+        start = len(seen)
+        if start == 0 or len(items) < start or items[start - 1] is not seen[-1]:
+            start, self._counted_words = 0, 0
+        self._counted_words += sum(len(_item_text(item).split()) for item in items[start:])
+        self._counted_items = items
+        return self._counted_words + len((request.instructions or "").split())
+
     def _response(self, request: ModelRequest, items: list[Item]) -> ModelResponse:
         calls = any(isinstance(item, FunctionCall) for item in items)
         return ModelResponse(
             output=items,
             usage=Usage(
-                input_tokens=_count_words(request),
+                input_tokens=self._input_words(request),
                 output_tokens=sum(len(_item_text(item).split()) for item in items),
                 requests=1,
             ),
             model=self.name,
             finish_reason="tool_calls" if calls else "stop",
         )
+
+
+def _with_items(request: ModelRequest, count: int) -> ModelRequest:
+    return request.model_copy(update={"items": list(request.items[:count])})
 
 
 def _items(outputs: list[ScriptedOutput]) -> list[Item]:
@@ -151,11 +179,6 @@ def _item_text(item: Item) -> str:
     if isinstance(item, FunctionCall):
         return item.arguments
     return getattr(item, "output", "")
-
-
-def _count_words(request: ModelRequest) -> int:
-    words = len((request.instructions or "").split())
-    return words + sum(len(_item_text(item).split()) for item in request.items)
 
 
 def _word_pieces(value: str) -> list[str]:
