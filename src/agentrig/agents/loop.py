@@ -171,6 +171,11 @@ async def _mcp_specs(agent: Agent, run: RunContext) -> list:
     tools: dict[str, Tool] = {}
     for server in agent.mcp_servers:
         for tool in await server.list_tools():
+            if tool.name in tools or agent.tool_named(tool.name) or agent.handoff_named(tool.name):
+                raise AgentrigError(
+                    f"agent {agent.name!r}: the MCP tool {tool.name!r} clashes with another "
+                    "tool of the same name (use allowed_tools to leave one out)"
+                )
             tools[tool.name] = tool
     run.mcp_tools[agent.name] = tools
     return [tool_spec(tool) for tool in tools.values()]
