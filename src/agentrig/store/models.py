@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     Index,
@@ -85,3 +86,88 @@ class SessionItemRow(Base):
     session_id: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
     item: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+# --- the OpenAI-compatible server (agentrig.store.responses, agentrig.store.api_keys) ------
+#
+# An item is stored once, keyed by (tenant, wire id); a response and a conversation hold
+# ordered lists of item ids (item_lists), so a long conversation is not copied at every
+# turn. Every row carries the tenant of the API key that made it; reads filter on it.
+
+
+class StoredItemRow(Base):
+    """One item (``msg_…``, ``fc_…``, ``fco_…``, ``rs_…``) as ``json.dumps(item.to_json())``."""
+
+    __tablename__ = "items"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    type: Mapped[str] = mapped_column(String(50), nullable=False)
+    json: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ResponseRow(Base):
+    """One response: the response object without ``output`` (JSON text) and its links."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(50), nullable=False)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    previous_response_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resource: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (Index("ix_responses_tenant_created_at", "tenant", "created_at"),)
+
+
+class ItemListRow(Base):
+    """The item at ``position`` of a list: the ``input`` or ``output`` (``kind``) of the
+    response ``owner_id``, or the items of the conversation ``owner_id`` (``conversation``)."""
+
+    __tablename__ = "item_lists"
+
+    owner_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), nullable=False)
+    item_id: Mapped[str] = mapped_column(String(200), nullable=False)
+
+    __table_args__ = (
+        Index("ix_item_lists_owner_item", "owner_id", "kind", "item_id"),
+        Index("ix_item_lists_tenant_item", "tenant", "item_id"),
+    )
+
+
+class ConversationRow(Base):
+    """One conversation; ``next_position`` is the position its next item gets."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), nullable=False)
+    meta: Mapped[str] = mapped_column(Text, nullable=False)
+    next_position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ApiKeyRow(Base):
+    """An API key of the server: only its SHA-256 hash and a display prefix are kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(40), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    __table_args__ = (Index("ix_api_keys_key_hash", "key_hash", unique=True),)

@@ -1,0 +1,482 @@
+"""Stored responses and conversations of the OpenAI-compatible server.
+
+An item is stored once (table ``items``, keyed by tenant and wire id); a response and a
+conversation hold ordered lists of item ids (table ``item_lists``: a response's ``input``
+and ``output``, a conversation's items), so a long conversation is not copied at every
+turn: a turn adds its own items and their list rows, not the items before it.
+``history`` follows ``previous_response_id`` with a recursive CTE and loads the whole
+chain's items in one query.
+
+Every row carries the tenant of the API key that wrote it and every read filters on it:
+another tenant's object reads as missing (``None``, ``False``), which the server answers
+with 404. Item ids are unique per tenant only, so a client-chosen id cannot collide with
+another tenant's item.
+
+Items are immutable: saving an id already stored for the tenant keeps the stored item.
+When a response, a conversation or a conversation item is deleted, the items that no list
+references any more are deleted with it.
+
+Appends to one conversation take turns: the ``UPDATE … RETURNING`` of its
+``next_position`` locks the conversation's row until commit on PostgreSQL (as ``SELECT …
+FOR UPDATE`` would) and takes SQLite's write lock, so the items of one call get
+contiguous positions and no two calls get the same one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, select, update
+from sqlalchemy import literal_column as sql_literal
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from agentrig.errors import ConfigError
+from agentrig.items import Item, new_id, parse_item
+from agentrig.store.db import Database
+from agentrig.store.models import ConversationRow, ItemListRow, ResponseRow, StoredItemRow
+
+Order = Literal["asc", "desc"]
+ID_PREFIXES = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "reasoning": "rs",
+}
+RESPONSE_LISTS = ("input", "output")  # the kinds of a response's lists, in history order
+CONVERSATION = "conversation"  # the kind of a conversation's list
+_MAX_CHAIN = 100_000  # a guard against a cycle of previous_response_id, never reached
+_IDS_PER_STATEMENT = 500
+_L = ItemListRow
+OwnerTable = type[ResponseRow] | type[ConversationRow]
+T = TypeVar("T")
+
+
+@dataclass
+class Page:
+    """One page of a list, with OpenAI's cursor fields (``after=last_id`` is the next page)."""
+
+    data: list[Item]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+    def to_json(self) -> dict[str, Any]:
+        data = [item.to_json() for item in self.data]
+        return {"object": "list", "data": data, "first_id": self.first_id} | {
+            "last_id": self.last_id,
+            "has_more": self.has_more,
+        }
+
+
+@dataclass
+class StoredResponse:
+    """A stored response: ``resource`` is the response object without ``output``."""
+
+    id: str
+    tenant: str
+    status: str
+    model: str
+    previous_response_id: str | None
+    conversation_id: str | None
+    resource: dict[str, Any]
+    output: list[Item]
+    created_at: datetime
+    updated_at: datetime
+    input: list[Item] | None = None  # loaded only when asked for
+
+    def to_json(self) -> dict[str, Any]:
+        """The response object as the API returns it."""
+        return {**self.resource, "output": [item.to_json() for item in self.output]}
+
+
+def with_ids(items: Iterable[Item]) -> list[Item]:
+    """``items``, copied with a fresh id (``msg_…``, ``fc_…``, …) where none is set."""
+    return [
+        item if item.id else item.model_copy(update={"id": new_id(ID_PREFIXES[item.type])})
+        for item in items
+    ]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _conversation(conversation_id: str, created_at: datetime, meta: str | dict) -> dict[str, Any]:
+    return {
+        "id": conversation_id,
+        "object": "conversation",
+        "created_at": int(created_at.timestamp()),
+        "metadata": json.loads(meta) if isinstance(meta, str) else meta,
+    }
+
+
+def _list(owner_id: str, kind: str) -> tuple[ColumnElement[bool], ...]:
+    """The rows of the list ``kind`` of ``owner_id``."""
+    return (_L.owner_id == owner_id, _L.kind == kind)
+
+
+def _items_of(*where: ColumnElement[bool]) -> Select[tuple[str]]:
+    """The stored JSON of the items that the list rows matching ``where`` name."""
+    on = and_(StoredItemRow.tenant == _L.tenant, StoredItemRow.id == _L.item_id)
+    return select(StoredItemRow.json).join(_L, on).where(*where)
+
+
+async def _load(connection: AsyncConnection, query: Select[tuple[str]]) -> list[Item]:
+    return [parse_item(json.loads(row)) for row in (await connection.scalars(query)).all()]
+
+
+async def _owned(
+    connection: AsyncConnection, table: OwnerTable, tenant: str, object_id: str
+) -> bool:
+    """Whether the response or conversation ``object_id`` exists and is ``tenant``'s."""
+    query = select(table.id).where(table.id == object_id, table.tenant == tenant)
+    return await connection.scalar(query) is not None
+
+
+async def _append(
+    connection: AsyncConnection, tenant: str, owner: str, kind: str, start: int, items: list[Item]
+) -> None:
+    """List ``items`` at positions ``start``, ``start + 1``, … of the list ``kind`` of ``owner``."""
+    key = {"owner_id": owner, "kind": kind, "tenant": tenant}
+    rows = [key | {"position": start + n, "item_id": item.id} for n, item in enumerate(items)]
+    if rows:
+        await connection.execute(insert(_L), rows)
+
+
+async def _unlist(connection: AsyncConnection, tenant: str, *where: Any) -> set[str]:
+    """Delete the tenant's list rows matching ``where``, then the items no list names any more."""
+    removed = delete(_L).where(_L.tenant == tenant, *where).returning(_L.item_id)
+    ids = set((await connection.scalars(removed)).all())
+    unique = sorted(ids)
+    listed = exists().where(_L.tenant == tenant, _L.item_id == StoredItemRow.id)
+    for start in range(0, len(unique), _IDS_PER_STATEMENT):
+        chunk = unique[start : start + _IDS_PER_STATEMENT]
+        await connection.execute(
+            delete(StoredItemRow).where(
+                StoredItemRow.tenant == tenant, StoredItemRow.id.in_(chunk), ~listed
+            )
+        )
+    return ids
+
+
+async def _page(
+    connection: AsyncConnection,
+    owner: tuple[ColumnElement[bool], ...],
+    after: str | None,
+    limit: int,
+    order: Order,
+) -> Page:
+    """OpenAI's cursor pagination: ``limit`` items after the item ``after``, by position."""
+    if limit < 1 or order not in ("asc", "desc"):
+        raise ValueError(f"need limit >= 1 and order 'asc' or 'desc', not {limit}, {order!r}")
+    query = _items_of(*owner)
+    if after is not None:
+        cursor = await connection.scalar(
+            select(func.min(_L.position)).where(*owner, _L.item_id == after)
+        )
+        if cursor is None:
+            raise ValueError(f"after: no item {after!r} in this list")
+        query = query.where(_L.position > cursor if order == "asc" else _L.position < cursor)
+    ordering = _L.position.asc() if order == "asc" else _L.position.desc()
+    items = await _load(connection, query.order_by(ordering).limit(limit + 1))
+    data = items[:limit]
+    first, last = (data[0].id, data[-1].id) if data else (None, None)
+    return Page(data=data, first_id=first, last_id=last, has_more=len(items) > limit)
+
+
+class ResponseStore:
+    """Responses, conversations and their items in a migrated :class:`Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        dialect = database.engine.dialect.name
+        if dialect not in ("postgresql", "sqlite"):
+            raise ConfigError(f"the response store supports SQLite and PostgreSQL, not {dialect}")
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    async def save_items(self, tenant: str, items: Sequence[Item]) -> list[Item]:
+        """Store ``items`` (ids assigned where missing); an id already stored stays as it is."""
+        async with self.database.engine.begin() as connection:
+            return await self._save(connection, tenant, items)
+
+    async def _save(
+        self, connection: AsyncConnection, tenant: str, items: Sequence[Item]
+    ) -> list[Item]:
+        items, now = with_ids(items), _now()
+        rows = {item.id: (item.type, json.dumps(item.to_json())) for item in items}
+        if rows:
+            # Sorted, so that two transactions inserting the same ids lock them in one order.
+            statement = self._insert(StoredItemRow).on_conflict_do_nothing(
+                index_elements=["tenant", "id"]
+            )
+            values = [
+                {"tenant": tenant, "id": key, "type": kind, "json": data, "created_at": now}
+                for key, (kind, data) in sorted(rows.items())
+            ]
+            await connection.execute(statement, values)
+        return items
+
+    async def _read(
+        self,
+        table: OwnerTable,
+        tenant: str,
+        key: str,
+        read: Callable[[AsyncConnection], Awaitable[T]],
+    ) -> T | None:
+        """``None`` unless ``tenant`` owns the response or conversation ``key``, else ``read``."""
+        async with self.database.engine.connect() as connection:
+            if not await _owned(connection, table, tenant, key):
+                return None
+            return await read(connection)
+
+    async def _delete(self, table: OwnerTable, kinds: Sequence[str], tenant: str, key: str) -> bool:
+        """Delete the tenant's response or conversation ``key``, its lists and orphaned items."""
+        async with self.database.engine.begin() as connection:
+            found = await connection.execute(
+                delete(table).where(table.id == key, table.tenant == tenant)
+            )
+            if found.rowcount == 0:
+                return False
+            await _unlist(connection, tenant, _L.owner_id == key, _L.kind.in_(kinds))
+        return True
+
+    # --- responses ---------------------------------------------------------------------
+
+    async def create_response(
+        self,
+        tenant: str,
+        response_id: str,
+        resource: dict[str, Any],
+        input_items: Sequence[Item],
+        output_items: Sequence[Item],
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> StoredResponse:
+        """Store a response with its input and output items, in one transaction.
+
+        Raises :class:`LookupError` when ``previous_response_id`` or ``conversation_id``
+        is not the tenant's.
+        """
+        resource = {key: value for key, value in resource.items() if key != "output"}
+        now = _now()
+        row = {
+            "id": response_id,
+            "tenant": tenant,
+            "status": str(resource.get("status") or "in_progress"),
+            "model": str(resource.get("model") or ""),
+            "previous_response_id": previous_response_id,
+            "conversation_id": conversation_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        links = ((ResponseRow, previous_response_id), (ConversationRow, conversation_id))
+        async with self.database.engine.begin() as connection:
+            for table, key in links:
+                if key is not None and not await _owned(connection, table, tenant, key):
+                    raise LookupError(f"{key!r} not found")
+            inputs = await self._save(connection, tenant, input_items)
+            outputs = await self._save(connection, tenant, output_items)
+            resource_json = json.dumps(resource)
+            await connection.execute(insert(ResponseRow).values(row | {"resource": resource_json}))
+            await _append(connection, tenant, response_id, "input", 0, inputs)
+            await _append(connection, tenant, response_id, "output", 0, outputs)
+        return StoredResponse(**row, resource=resource, output=outputs, input=inputs)
+
+    async def update_response(
+        self,
+        tenant: str,
+        response_id: str,
+        resource: dict[str, Any],
+        output_items: Sequence[Item] | None = None,
+    ) -> bool:
+        """Replace the response object (and its output, when given); ``False`` if not found."""
+        resource = {key: value for key, value in resource.items() if key != "output"}
+        changes: dict[str, Any] = {"resource": json.dumps(resource), "updated_at": _now()}
+        changes |= {key: str(resource[key]) for key in ("status", "model") if resource.get(key)}
+        mine = (ResponseRow.id == response_id, ResponseRow.tenant == tenant)
+        async with self.database.engine.begin() as connection:
+            found = await connection.execute(update(ResponseRow).where(*mine).values(changes))
+            if found.rowcount == 0:
+                return False
+            if output_items is not None:
+                # Unlist first: an item of the old and the new output is collected, then saved.
+                await _unlist(connection, tenant, *_list(response_id, "output"))
+                outputs = await self._save(connection, tenant, output_items)
+                await _append(connection, tenant, response_id, "output", 0, outputs)
+        return True
+
+    async def get_response(
+        self, tenant: str, response_id: str, *, include_input: bool = False
+    ) -> StoredResponse | None:
+        """The response, its output loaded (and its input, when asked); ``None`` if not found."""
+        mine = (ResponseRow.id == response_id, ResponseRow.tenant == tenant)
+        lists = {
+            kind: _items_of(*_list(response_id, kind)).order_by(_L.position)
+            for kind in RESPONSE_LISTS
+        }
+        async with self.database.engine.connect() as connection:
+            row = (await connection.execute(select(ResponseRow).where(*mine))).first()
+            if row is None:
+                return None
+            output = await _load(connection, lists["output"])
+            inputs = await _load(connection, lists["input"]) if include_input else None
+        values = row._asdict() | {"resource": json.loads(row.resource)}
+        return StoredResponse(**values, output=output, input=inputs)
+
+    async def input_items(self, tenant: str, response_id: str) -> list[Item] | None:
+        """All the response's input items, in order; ``None`` if there is no such response."""
+        query = _items_of(*_list(response_id, "input")).order_by(_L.position)
+        return await self._read(ResponseRow, tenant, response_id, lambda c: _load(c, query))
+
+    async def delete_response(self, tenant: str, response_id: str) -> bool:
+        """Delete the response and its lists; its items go unless another list names them."""
+        return await self._delete(ResponseRow, RESPONSE_LISTS, tenant, response_id)
+
+    async def list_input_items(
+        self,
+        tenant: str,
+        response_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        order: Order = "desc",
+    ) -> Page | None:
+        """A page of the response's input items; ``None`` if there is no such response.
+
+        Raises :class:`ValueError` when ``after`` is not an item of the list.
+        """
+        owner = _list(response_id, "input")
+        return await self._read(
+            ResponseRow, tenant, response_id, lambda c: _page(c, owner, after, limit, order)
+        )
+
+    async def history(self, tenant: str, response_id: str) -> list[Item] | None:
+        """The conversation ``response_id`` continues, ``None`` if there is no such response.
+
+        For each response of the chain ``previous_response_id`` → … → ``response_id``,
+        oldest first, its input items then its output items. The chain stops at a deleted
+        response.
+        """
+        first = (ResponseRow.id, ResponseRow.previous_response_id, sql_literal("0").label("depth"))
+        mine = (ResponseRow.id == response_id, ResponseRow.tenant == tenant)
+        chain = select(*first).where(*mine).cte("chain", recursive=True)
+        parent = aliased(ResponseRow)
+        chain = chain.union_all(
+            select(parent.id, parent.previous_response_id, chain.c.depth + 1)
+            .join(chain, parent.id == chain.c.previous_response_id)
+            .where(parent.tenant == tenant, chain.c.depth < _MAX_CHAIN)
+        )
+        query = (
+            _items_of(_L.kind.in_(RESPONSE_LISTS))
+            .join(chain, _L.owner_id == chain.c.id)
+            .order_by(chain.c.depth.desc(), _L.kind, _L.position)  # "input" < "output"
+        )
+        return await self._read(ResponseRow, tenant, response_id, lambda c: _load(c, query))
+
+    # --- conversations -----------------------------------------------------------------
+
+    async def create_conversation(
+        self, tenant: str, metadata: dict[str, Any] | None = None, items: Sequence[Item] = ()
+    ) -> dict[str, Any]:
+        """A new conversation holding ``items``; returns the conversation object."""
+        conversation_id, now, metadata = new_id("conv"), _now(), dict(metadata or {})
+        row = {"id": conversation_id, "tenant": tenant, "meta": json.dumps(metadata)}
+        row |= {"created_at": now, "updated_at": now}
+        async with self.database.engine.begin() as connection:
+            saved = await self._save(connection, tenant, items)
+            await connection.execute(
+                insert(ConversationRow).values(row | {"next_position": len(saved)})
+            )
+            await _append(connection, tenant, conversation_id, CONVERSATION, 0, saved)
+        return _conversation(conversation_id, now, metadata)
+
+    async def get_conversation(self, tenant: str, conversation_id: str) -> dict[str, Any] | None:
+        query = select(ConversationRow.created_at, ConversationRow.meta).where(
+            ConversationRow.id == conversation_id, ConversationRow.tenant == tenant
+        )
+        async with self.database.engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else _conversation(conversation_id, *row)
+
+    async def update_conversation(
+        self, tenant: str, conversation_id: str, metadata: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Replace the conversation's metadata; the conversation object, ``None`` if not found."""
+        async with self.database.engine.begin() as connection:
+            created_at = await connection.scalar(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation_id, ConversationRow.tenant == tenant)
+                .values(meta=json.dumps(metadata), updated_at=_now())
+                .returning(ConversationRow.created_at)
+            )
+        return None if created_at is None else _conversation(conversation_id, created_at, metadata)
+
+    async def delete_conversation(self, tenant: str, conversation_id: str) -> bool:
+        """Delete the conversation; its items go unless a response still lists them."""
+        return await self._delete(ConversationRow, (CONVERSATION,), tenant, conversation_id)
+
+    async def add_conversation_items(
+        self, tenant: str, conversation_id: str, items: Sequence[Item]
+    ) -> list[Item] | None:
+        """Append ``items`` (ids set) in one transaction; ``None`` if no such conversation."""
+        async with self.database.engine.begin() as connection:
+            # Locks the conversation's row until commit: concurrent appends take turns.
+            end = await connection.scalar(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation_id, ConversationRow.tenant == tenant)
+                .values(next_position=ConversationRow.next_position + len(items), updated_at=_now())
+                .returning(ConversationRow.next_position)
+            )
+            if end is None:
+                return None
+            saved = await self._save(connection, tenant, items)
+            await _append(
+                connection, tenant, conversation_id, CONVERSATION, end - len(saved), saved
+            )
+        return saved
+
+    async def list_conversation_items(
+        self,
+        tenant: str,
+        conversation_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        order: Order = "desc",
+    ) -> Page | None:
+        """A page of the conversation's items; ``None`` if there is no such conversation.
+
+        Raises :class:`ValueError` when ``after`` is not an item of the conversation.
+        """
+        owner = _list(conversation_id, CONVERSATION)
+        return await self._read(
+            ConversationRow, tenant, conversation_id, lambda c: _page(c, owner, after, limit, order)
+        )
+
+    async def conversation_items(self, tenant: str, conversation_id: str) -> list[Item] | None:
+        """All the conversation's items, oldest first (to build a model request)."""
+        query = _items_of(*_list(conversation_id, CONVERSATION)).order_by(_L.position)
+        return await self._read(ConversationRow, tenant, conversation_id, lambda c: _load(c, query))
+
+    async def get_conversation_item(
+        self, tenant: str, conversation_id: str, item_id: str
+    ) -> Item | None:
+        owner = _list(conversation_id, CONVERSATION)
+        query = _items_of(*owner, _L.tenant == tenant, _L.item_id == item_id).limit(1)
+        async with self.database.engine.connect() as connection:
+            found = await _load(connection, query)
+        return found[0] if found else None
+
+    async def delete_conversation_item(
+        self, tenant: str, conversation_id: str, item_id: str
+    ) -> bool:
+        """Remove the item from the conversation (deleting it unless a response lists it)."""
+        owner = _list(conversation_id, CONVERSATION)
+        async with self.database.engine.begin() as connection:
+            return bool(await _unlist(connection, tenant, *owner, _L.item_id == item_id))
