@@ -27,6 +27,8 @@ from agentrig.store import Database, SQLUsageLedger, usage_summary
 app = typer.Typer(help="agentrig: build, run and serve LLM agents.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="API keys of the server.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 errors = Console(stderr=True)
 
@@ -212,6 +214,100 @@ def db_upgrade(config: ConfigOption = None) -> None:
         revision = await database.current_revision()
         await database.aclose()
         console.print(f"database at revision {revision}")
+
+    _run(main, config)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    upstream: Annotated[
+        str | None, typer.Option(help="Gateway mode: an OpenAI-compatible server's base URL.")
+    ] = None,
+    agents: Annotated[
+        Path | None, typer.Option(help="YAML of agents served as model agent:<name>.")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow binding beyond 127.0.0.1 without API keys.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the OpenAI-compatible Responses, Conversations and Chat Completions APIs."""
+    import uvicorn
+
+    from agentrig.server.app import create_app
+    from agentrig.store.api_keys import ApiKeyStore
+
+    overrides = {
+        key: value
+        for key, value in {
+            "host": host,
+            "port": port,
+            "upstream": upstream,
+            "agents_file": agents,
+        }.items()
+        if value is not None
+    }
+
+    async def check(settings: Settings) -> Settings:
+        settings.server = settings.server.model_copy(update=overrides)
+        if insecure:
+            settings.server.insecure = True
+        database = await Database.open(settings)
+        try:
+            keys = await ApiKeyStore(database).count()
+        finally:
+            await database.aclose()
+        if keys == 0 and settings.server.host not in LOOPBACK and not settings.server.insecure:
+            raise AgentrigError(
+                f"refusing to serve on {settings.server.host} without API keys: create one with "
+                "`agentrig keys create --name NAME`, bind to 127.0.0.1, or pass --insecure"
+            )
+        return settings
+
+    settings = _run(check, config)
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    console.print(
+        f"agentrig serving on {base}\n"
+        f"  curl {base}/v1/responses -H 'Content-Type: application/json' "
+        '-d \'{"model": "default", "input": "Hello!"}\'\n'
+        f"  python -c \"from openai import OpenAI; print(OpenAI(base_url='{base}/v1', "
+        "api_key='unused').responses.create(model='default', input='Hello!').output_text)\"",
+        highlight=False,
+        markup=False,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="warning",
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: a new one).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create an API key and print it (it is shown only once)."""
+    from agentrig.store.api_keys import ApiKeyStore
+
+    async def main(settings: Settings) -> None:
+        database = await Database.open(settings)
+        try:
+            key, record = await ApiKeyStore(database).create(name, tenant=tenant)
+        finally:
+            await database.aclose()
+        console.print(
+            f"{key}\n(tenant {record.tenant}; stored hashed, shown only this once)",
+            markup=False,
+            highlight=False,
+        )
 
     _run(main, config)
 

@@ -133,6 +133,16 @@ class LLMSettings(_Section):
         return self
 
 
+class ServerSettings(_Section):
+    """The ``[server]`` section: where ``agentrig serve`` listens and what it serves."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    agents_file: Path | None = None  # YAML of the agents served as model "agent:<name>"
+    upstream: str | None = None  # gateway mode: an OpenAI-compatible server's base URL
+    insecure: bool = False  # allow binding beyond 127.0.0.1 without API keys
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "agentrig"
@@ -152,6 +162,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -15,18 +15,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from agentrig.testing.live_server import LiveServer
 
 
 @dataclass
@@ -77,8 +77,7 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._live: LiveServer | None = None
         self.port = 0
 
     @property
@@ -97,12 +96,6 @@ class FakeOpenAIServer:
     # --- lifecycle ---------------------------------------------------------------
 
     def start(self) -> FakeOpenAIServer:
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so,
-        # and without it every response waits ~40 ms for a delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
         app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -110,23 +103,13 @@ class FakeOpenAIServer:
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
-        config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake OpenAI server did not start")
-            time.sleep(0.01)
+        self._live = LiveServer(app, lifespan="off").start()
+        self.port = self._live.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._live is not None:
+            self._live.stop()
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()

@@ -1,0 +1,1 @@
+"""agentrig's OpenAI-compatible server: the Responses API over HTTP, backed by agents."""

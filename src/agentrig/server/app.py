@@ -1,0 +1,119 @@
+"""The FastAPI application: what ``agentrig serve`` runs.
+
+``create_app(settings)`` wires the server's parts at start-up (lifespan): the database
+(migrated), the response, conversation and API-key stores, a model router whose usage
+rows go to the database, the agents of ``server.agents_file`` (served as model
+``agent:<name>``), and in gateway mode an HTTP client for the upstream server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from agentrig.agents import Agent, AgentRunner
+from agentrig.config import ProviderConfig, Settings
+from agentrig.llm.router import ModelRouter
+from agentrig.server.errors import install_error_handlers
+from agentrig.store import Database, SQLUsageLedger
+from agentrig.store.api_keys import ApiKeyStore
+from agentrig.store.responses import ResponseStore
+
+UPSTREAM_PROVIDER = "upstream"
+
+
+@dataclass
+class ServerState:
+    """Everything a request handler needs, built once at start-up."""
+
+    settings: Settings
+    database: Database
+    responses: ResponseStore
+    keys: ApiKeyStore
+    router: ModelRouter
+    agents: Mapping[str, Agent]
+    auth_enabled: bool
+    upstream: httpx.AsyncClient | None = None
+    background: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+
+def _agents(settings: Settings) -> Mapping[str, Agent]:
+    if settings.server.agents_file is None:
+        return {}
+    return AgentRunner.from_yaml(settings.server.agents_file).agents
+
+
+def _router(settings: Settings, database: Database) -> ModelRouter:
+    llm = settings.llm
+    if settings.server.upstream:
+        llm = llm.model_copy(deep=True)
+        llm.providers[UPSTREAM_PROVIDER] = ProviderConfig(
+            kind="openai", base_url=settings.server.upstream.rstrip("/")
+        )
+    return ModelRouter(llm, ledger=SQLUsageLedger(database))
+
+
+async def open_state(settings: Settings) -> ServerState:
+    database = await Database.open(settings)
+    keys = ApiKeyStore(database)
+    upstream = None
+    if settings.server.upstream:
+        upstream = httpx.AsyncClient(
+            base_url=settings.server.upstream.rstrip("/"), timeout=httpx.Timeout(600.0)
+        )
+    return ServerState(
+        settings=settings,
+        database=database,
+        responses=ResponseStore(database),
+        keys=keys,
+        router=_router(settings, database),
+        agents=_agents(settings),
+        auth_enabled=await keys.count() > 0,
+        upstream=upstream,
+    )
+
+
+async def close_state(state: ServerState) -> None:
+    for task in list(state.background.values()):
+        task.cancel()
+    await asyncio.gather(*state.background.values(), return_exceptions=True)
+    await state.router.aclose()
+    if state.upstream is not None:
+        await state.upstream.aclose()
+    await state.database.aclose()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The agentrig server for ``settings``."""
+    from agentrig.server import chat, conversations, gateway, health, responses
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.server = await open_state(settings)
+        try:
+            yield
+        finally:
+            await close_state(app.state.server)
+
+    app = FastAPI(
+        title="agentrig",
+        version="0.1.0",
+        description="OpenAI-compatible Responses and Conversations APIs for agentrig agents.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    health.install_metrics(app)
+    app.include_router(health.router)
+    app.include_router(responses.router)
+    app.include_router(conversations.router)
+    app.include_router(chat.router)
+    app.include_router(health.models_router)
+    if settings.server.upstream:
+        app.include_router(gateway.router)
+    return app

@@ -1,0 +1,125 @@
+"""Liveness, readiness, Prometheus metrics, and the model list.
+
+``/health`` answers while the process runs; ``/ready`` checks what a request needs (the
+database answers, the router has a usable default chain, the job queue — in process for
+now); ``/metrics`` exposes request counts and latency per route, tokens and cost.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import text
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from agentrig.server.auth import tenant_of
+
+router = APIRouter()
+models_router = APIRouter()
+
+
+class Metrics:
+    """The server's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "agentrig_http_requests_total",
+            "HTTP requests",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "agentrig_http_request_seconds",
+            "HTTP request latency",
+            ["route", "method"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "agentrig_tokens_total", "Model tokens", ["model", "kind"], registry=self.registry
+        )
+        self.cost = Counter(
+            "agentrig_cost_usd_total", "Model cost in USD", ["model"], registry=self.registry
+        )
+
+    def record_usage(self, model: str, input_tokens: int, output_tokens: int, micros: int) -> None:
+        self.tokens.labels(model, "input").inc(input_tokens)
+        self.tokens.labels(model, "output").inc(output_tokens)
+        self.cost.labels(model).inc(micros / 1e6)
+
+
+def install_metrics(app: FastAPI) -> Metrics:
+    metrics = Metrics()
+    app.state.metrics = metrics
+
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(path, request.method).observe(time.perf_counter() - started)
+        return response
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=measure)
+    return metrics
+
+
+@router.get("/health", include_in_schema=True)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    state = request.app.state.server
+    checks: dict[str, str] = {}
+    try:
+        async with state.database.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # the point is to report it
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        state.router.chain("default")
+        checks["router"] = "ok"
+    except Exception as exc:
+        checks["router"] = f"error: {exc}"
+    checks["queue"] = "ok (in process)"
+    ok = all(value.startswith("ok") for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+    )
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+@models_router.get("/v1/models")
+async def list_models(request: Request, tenant: str = Depends(tenant_of)) -> dict:
+    state = request.app.state.server
+    created = 0
+    names = list(state.router.settings.roles)
+    for provider, config in state.router.settings.providers.items():
+        names.extend(f"{provider}/{model}" for model in config.models)
+    names.extend(f"agent:{name}" for name in state.agents)
+    return {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": created, "owned_by": "agentrig"}
+            for name in names
+        ],
+    }

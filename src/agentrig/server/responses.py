@@ -1,0 +1,376 @@
+"""``/v1/responses``: the OpenAI Responses API over agentrig's router and agents.
+
+``model`` is a router role, a ``provider/model``, or ``agent:<name>``. For a model, the
+request's function tools are the client's: the response ends with ``function_call``
+items and the client continues with ``function_call_output`` items. For an agent, its
+own tools run on the server, handoffs included. ``previous_response_id`` and
+``conversation`` give the model what came before; ``store`` keeps the response;
+``stream`` answers with Server-Sent Events; ``background`` answers at once with a queued
+response that a task completes (``POST /v1/responses/{id}/cancel`` stops it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from agentrig.agents import Runner
+from agentrig.errors import AgentrigError
+from agentrig.items import Item, new_id
+from agentrig.llm.types import ModelRequest
+from agentrig.server.app import ServerState
+from agentrig.server.auth import tenant_of
+from agentrig.server.errors import APIError, from_exception, not_found
+from agentrig.server.sse import ResponseEventStream, encode_sse
+from agentrig.server.wire import (
+    CreateResponseRequest,
+    WireError,
+    deleted_object,
+    input_item,
+    item_list,
+    output_item,
+    response_resource,
+)
+from agentrig.usage import Usage
+
+router = APIRouter()
+
+
+@dataclass
+class Turn:
+    """One response in the making: its request, context and outcome."""
+
+    tenant: str
+    body: CreateResponseRequest
+    history: list[Item]
+    input: list[Item]
+    conversation_id: str | None
+    id: str = field(default_factory=lambda: new_id("resp"))
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    output: list[Item] = field(default_factory=list)
+    usage: Usage | None = None
+    status: str = "in_progress"
+    error: dict[str, Any] | None = None
+    incomplete: dict[str, Any] | None = None
+
+    def resource(self) -> dict[str, Any]:
+        done = self.status in ("completed", "failed", "incomplete", "cancelled")
+        return response_resource(
+            id=self.id,
+            created_at=self.created_at,
+            model=self.body.model,
+            status=self.status,
+            request=self.body,
+            output=self.output,
+            usage=self.usage,
+            previous_response_id=self.body.previous_response_id,
+            conversation_id=self.conversation_id,
+            error=self.error,
+            incomplete_details=self.incomplete,
+            completed_at=int(time.time()) if done else None,
+        )
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.server
+
+
+async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest) -> Turn:
+    if body.previous_response_id and body.conversation is not None:
+        raise APIError(
+            400,
+            "Use either previous_response_id or conversation, not both.",
+            param="previous_response_id",
+            code="invalid_request",
+        )
+    history: list[Item] = []
+    conversation_id = body.conversation_id()
+    if body.previous_response_id:
+        found = await state.responses.history(tenant, body.previous_response_id)
+        if found is None:
+            raise APIError(
+                400,
+                f"Previous response with id '{body.previous_response_id}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        history = found
+    elif conversation_id:
+        if await state.responses.get_conversation(tenant, conversation_id) is None:
+            raise not_found("conversation", conversation_id, param="conversation")
+        history = await state.responses.conversation_items(tenant, conversation_id)
+    if body.background and not body.store:
+        raise APIError(400, "background responses must be stored (store: true).", param="store")
+    if body.model.startswith("agent:") and body.model[6:] not in state.agents:
+        raise APIError(
+            400,
+            f"No agent named {body.model[6:]!r}; served agents: {sorted(state.agents)}.",
+            param="model",
+            code="model_not_found",
+        )
+    try:
+        if not body.model.startswith("agent:"):
+            state.router.client(_route_name(state, body.model))
+    except AgentrigError as exc:
+        raise APIError(400, str(exc), param="model", code="model_not_found") from None
+    try:
+        # item references resolve among the items the response continues from
+        items = body.input_items({item.id: item for item in history if item.id})
+    except WireError as exc:
+        raise APIError(400, str(exc), param=exc.param) from None
+    return Turn(tenant, body, history, items, conversation_id)
+
+
+def _route_name(state: ServerState, model: str) -> str:
+    """In gateway mode every model that is not a role or provider/model goes upstream."""
+    from agentrig.server.app import UPSTREAM_PROVIDER
+
+    settings = state.router.settings
+    if state.upstream is not None and model not in settings.roles:
+        provider = model.partition("/")[0]
+        if provider not in settings.providers:
+            return f"{UPSTREAM_PROVIDER}/{model}"
+    return model
+
+
+def _model_request(state: ServerState, turn: Turn) -> ModelRequest:
+    body = turn.body
+    return ModelRequest(
+        items=[*turn.history, *turn.input],
+        instructions=body.instructions,
+        tools=body.tool_specs(),
+        tool_choice=body.agentrig_tool_choice(),
+        parallel_tool_calls=body.parallel_tool_calls,
+        output_schema=body.output_schema(),
+        settings=body.model_settings(),
+    )
+
+
+async def _execute(
+    state: ServerState, turn: Turn, stream: ResponseEventStream | None, send: Any = None
+) -> None:
+    """Produce the turn's output with a model or an agent, feeding ``stream`` if given."""
+    body = turn.body
+    if body.model.startswith("agent:"):
+        agent = state.agents[body.model[6:]]
+        items = [*turn.history, *turn.input]
+        if stream is None:
+            result = await Runner.run(agent, items, router=state.router, registry=state.agents)
+        else:
+            run = Runner.run_streamed(agent, items, router=state.router, registry=state.agents)
+            async for event in run.events():
+                for wire_event in stream.feed(event):
+                    await send(wire_event)
+            result = run.result
+        turn.output, turn.usage = list(result.new_items), result.usage
+        turn.status = "completed"
+        return
+    client = state.router.client(_route_name(state, body.model))
+    request = _model_request(state, turn)
+    if stream is None:
+        response = await client.complete(request)
+    else:
+        response = None
+        async for event in client.stream(request):
+            if event.type == "completed":
+                response = event.response
+            for wire_event in stream.feed(event):
+                await send(wire_event)
+        if response is None:
+            raise APIError(502, "the model's stream ended early", type="server_error")
+    turn.output, turn.usage = response.output, response.usage
+    if response.finish_reason == "length":
+        turn.status, turn.incomplete = "incomplete", {"reason": "max_output_tokens"}
+    elif response.finish_reason == "content_filter":
+        turn.status, turn.incomplete = "incomplete", {"reason": "content_filter"}
+    else:
+        turn.status = "completed"
+
+
+def _fail(turn: Turn, exc: Exception) -> APIError:
+    error = from_exception(exc)
+    turn.status = "failed"
+    turn.error = {"code": error.code or "server_error", "message": error.message}
+    return error
+
+
+async def _save(state: ServerState, turn: Turn, *, first: bool = True) -> None:
+    if not turn.body.store:
+        return
+    tenant = turn.tenant
+    turn.input = await state.responses.save_items(tenant, turn.input)
+    turn.output = await state.responses.save_items(tenant, turn.output)
+    if first:
+        await state.responses.create_response(
+            tenant,
+            turn.id,
+            turn.resource(),
+            turn.input,
+            turn.output,
+            previous_response_id=turn.body.previous_response_id,
+            conversation_id=turn.conversation_id,
+        )
+    else:
+        await state.responses.update_response(tenant, turn.id, turn.resource(), turn.output)
+    if turn.conversation_id and turn.status in ("completed", "incomplete"):
+        await state.responses.add_conversation_items(
+            tenant, turn.conversation_id, [*turn.input, *turn.output]
+        )
+
+
+@router.post("/v1/responses")
+async def create_response(
+    body: CreateResponseRequest, request: Request, tenant: str = Depends(tenant_of)
+) -> Any:
+    state = _state(request)
+    turn = await _prepare(state, tenant, body)
+    if body.background:
+        turn.status = "queued"
+        turn.input = await state.responses.save_items(tenant, turn.input)
+        queued = turn.resource()
+        await state.responses.create_response(
+            tenant,
+            turn.id,
+            queued,
+            turn.input,
+            [],
+            previous_response_id=body.previous_response_id,
+            conversation_id=turn.conversation_id,
+        )
+        task = asyncio.create_task(_in_background(state, turn))
+        state.background[turn.id] = task
+        task.add_done_callback(lambda _: state.background.pop(turn.id, None))
+        return queued
+    if body.stream:
+        return StreamingResponse(
+            _stream(state, turn),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache"},
+        )
+    try:
+        await _execute(state, turn, None)
+    except Exception as exc:
+        raise _fail(turn, exc) from exc
+    await _save(state, turn)
+    return turn.resource()
+
+
+async def _in_background(state: ServerState, turn: Turn) -> None:
+    turn.status = "in_progress"
+    await state.responses.update_response(turn.tenant, turn.id, turn.resource())
+    try:
+        await _execute(state, turn, None)
+    except asyncio.CancelledError:
+        turn.status = "cancelled"
+        await state.responses.update_response(turn.tenant, turn.id, turn.resource(), [])
+        raise
+    except Exception as exc:
+        _fail(turn, exc)
+    await _save(state, turn, first=False)
+
+
+async def _stream(state: ServerState, turn: Turn) -> AsyncIterator[bytes]:
+    model = turn.body.model
+    stream = ResponseEventStream(agent=model[6:] if model.startswith("agent:") else None)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    async def send(event: dict[str, Any]) -> None:
+        await queue.put(encode_sse(event))
+
+    async def produce() -> None:
+        try:
+            await send(stream.created(turn.resource()))
+            await send(stream.in_progress(turn.resource()))
+            try:
+                await _execute(state, turn, stream, send)
+            except Exception as exc:
+                _fail(turn, exc)
+                for event in stream.finish("incomplete"):
+                    await send(event)
+                await send(stream.failed(turn.resource()))
+                return
+            for event in stream.finish(turn.status):
+                await send(event)
+            await _save(state, turn)
+            final = turn.resource()
+            done = (
+                stream.incomplete(final) if turn.status == "incomplete" else stream.completed(final)
+            )
+            await send(done)
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(produce())
+    try:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@router.get("/v1/responses/{response_id}")
+async def get_response(
+    response_id: str, request: Request, tenant: str = Depends(tenant_of)
+) -> dict[str, Any]:
+    stored = await _state(request).responses.get_response(tenant, response_id)
+    if stored is None:
+        raise not_found("response", response_id)
+    return _resource(stored)
+
+
+@router.delete("/v1/responses/{response_id}")
+async def delete_response(
+    response_id: str, request: Request, tenant: str = Depends(tenant_of)
+) -> dict[str, Any]:
+    if not await _state(request).responses.delete_response(tenant, response_id):
+        raise not_found("response", response_id)
+    return deleted_object(response_id, "response")
+
+
+@router.post("/v1/responses/{response_id}/cancel")
+async def cancel_response(
+    response_id: str, request: Request, tenant: str = Depends(tenant_of)
+) -> dict[str, Any]:
+    state = _state(request)
+    stored = await state.responses.get_response(tenant, response_id)
+    if stored is None:
+        raise not_found("response", response_id)
+    if not stored.resource.get("background"):
+        raise APIError(400, "Only background responses can be cancelled.", param="response_id")
+    task = state.background.get(response_id)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    stored = await state.responses.get_response(tenant, response_id)
+    return _resource(stored)
+
+
+def _resource(stored: Any) -> dict[str, Any]:
+    """A stored response as the API returns it (the store keeps ``output`` as item ids)."""
+    return {**stored.resource, "output": [output_item(item) for item in stored.output]}
+
+
+@router.get("/v1/responses/{response_id}/input_items")
+async def list_input_items(
+    response_id: str,
+    request: Request,
+    after: str | None = None,
+    limit: int = Query(default=20, ge=1, le=100),
+    order: str = Query(default="desc", pattern="^(asc|desc)$"),
+    tenant: str = Depends(tenant_of),
+) -> dict[str, Any]:
+    state = _state(request)
+    if await state.responses.get_response(tenant, response_id) is None:
+        raise not_found("response", response_id)
+    page = await state.responses.list_input_items(
+        tenant, response_id, after=after, limit=limit, order=order
+    )
+    return item_list([input_item(i) for i in page.data], page.first_id, page.last_id, page.has_more)
