@@ -22,7 +22,7 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/agentrig ask --stream "In one sentence, what is an AI agent?"
+	$(VENV)/bin/agentrig serve
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check src tests bench

@@ -271,14 +271,12 @@ def serve(
 
     settings = _run(check, config)
     base = f"http://{settings.server.host}:{settings.server.port}"
-    console.print(
+    typer.echo(
         f"agentrig serving on {base}\n"
         f"  curl {base}/v1/responses -H 'Content-Type: application/json' "
         '-d \'{"model": "default", "input": "Hello!"}\'\n'
         f"  python -c \"from openai import OpenAI; print(OpenAI(base_url='{base}/v1', "
         "api_key='unused').responses.create(model='default', input='Hello!').output_text)\"",
-        highlight=False,
-        markup=False,
     )
     uvicorn.run(
         create_app(settings),
