@@ -41,6 +41,7 @@ class ServerState:
     auth_enabled: bool
     upstream: httpx.AsyncClient | None = None
     background: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    metrics: Any = None
 
 
 def _agents(settings: Settings) -> Mapping[str, Agent]:
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.server = await open_state(settings)
+        app.state.server.metrics = app.state.metrics
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ now); ``/metrics`` exposes request counts and latency per route, tokens and cost
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,7 +20,6 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import text
-from starlette.middleware.base import BaseHTTPMiddleware
 
 from agentrig.server.auth import tenant_of
 
@@ -57,20 +57,40 @@ class Metrics:
         self.cost.labels(model).inc(micros / 1e6)
 
 
+class _MeasureRequests:
+    """Pure ASGI middleware (not BaseHTTPMiddleware, which costs a task per request and
+    buffers streams): counts each request and times it until its response is complete."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_watch(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
+
+
 def install_metrics(app: FastAPI) -> Metrics:
     metrics = Metrics()
     app.state.metrics = metrics
-
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(path, request.method).observe(time.perf_counter() - started)
-        return response
-
-    app.add_middleware(BaseHTTPMiddleware, dispatch=measure)
+    app.add_middleware(_MeasureRequests, metrics=metrics)
     return metrics
 
 

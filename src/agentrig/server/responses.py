@@ -55,6 +55,7 @@ class Turn:
     created_at: int = field(default_factory=lambda: int(time.time()))
     output: list[Item] = field(default_factory=list)
     usage: Usage | None = None
+    cost_micros: int = 0
     status: str = "in_progress"
     error: dict[str, Any] | None = None
     incomplete: dict[str, Any] | None = None
@@ -169,7 +170,9 @@ async def _execute(
                     await send(wire_event)
             result = run.result
         turn.output, turn.usage = list(result.new_items), result.usage
+        turn.cost_micros = result.cost_micros
         turn.status = "completed"
+        _count(state, turn)
         return
     client = state.router.client(_route_name(state, body.model))
     request = _model_request(state, turn)
@@ -185,12 +188,22 @@ async def _execute(
         if response is None:
             raise APIError(502, "the model's stream ended early", type="server_error")
     turn.output, turn.usage = response.output, response.usage
+    turn.cost_micros = response.cost_micros
+    _count(state, turn)
     if response.finish_reason == "length":
         turn.status, turn.incomplete = "incomplete", {"reason": "max_output_tokens"}
     elif response.finish_reason == "content_filter":
         turn.status, turn.incomplete = "incomplete", {"reason": "content_filter"}
     else:
         turn.status = "completed"
+
+
+def _count(state: ServerState, turn: Turn) -> None:
+    if state.metrics is not None and turn.usage is not None:
+        usage = turn.usage
+        state.metrics.record_usage(
+            turn.body.model, usage.input_tokens, usage.output_tokens, turn.cost_micros
+        )
 
 
 def _fail(turn: Turn, exc: Exception) -> APIError:
