@@ -114,8 +114,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(responses.router)
     app.include_router(conversations.router)
-    app.include_router(chat.router)
-    app.include_router(health.models_router)
     if settings.server.upstream:
+        # Gateway mode: only /v1/responses and /v1/conversations are agentrig's; every
+        # other /v1/* request, chat completions and models included, goes upstream.
         app.include_router(gateway.router)
+    else:
+        app.include_router(chat.router)
+        app.include_router(health.models_router)
     return app

@@ -7,28 +7,35 @@ Keys are made with ``agentrig keys create --name NAME`` and take effect at the n
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agentrig.server.errors import APIError
 
 DEFAULT_TENANT = "default"
+# documents the scheme in /openapi.json; never answers itself (auto_error=False)
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An agentrig API key (`agentrig keys create`), needed once any key exists.",
+)
 
 
-async def tenant_of(request: Request) -> str:
+async def tenant_of(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> str:
     """The calling tenant (a FastAPI dependency)."""
     state = request.app.state.server
     if not state.auth_enabled:
         return DEFAULT_TENANT
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    if credentials is None:  # no header, another scheme, or no key after "Bearer"
         raise APIError(
             401,
             "You didn't provide an API key: send 'Authorization: Bearer <key>'.",
             type="invalid_request_error",
             code="missing_api_key",
         )
-    record = await state.keys.verify(key.strip())
+    record = await state.keys.verify(credentials.credentials)
     if record is None:
         raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
     return record.tenant

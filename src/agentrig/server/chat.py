@@ -30,28 +30,75 @@ from agentrig.llm.types import (
 )
 from agentrig.server.auth import tenant_of
 from agentrig.server.errors import APIError, from_exception
+from agentrig.server.openapi import CHUNKS, ChatCompletion, errors, ok
 
 router = APIRouter()
 
 
-class ChatMessage(BaseModel):
+class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+
+class ChatPart(_Lenient):
+    type: str
+    text: str | None = None
+
+
+class FunctionName(_Lenient):
+    name: str
+
+
+class CalledFunction(FunctionName):
+    arguments: str | None = None
+
+
+class ChatToolCall(_Lenient):
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
+class ChatMessage(_Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    content: str | list[ChatPart] | None = None
+    tool_calls: list[ChatToolCall] | None = None
     tool_call_id: str | None = None
 
 
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ChatFunction(_Lenient):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
 
+
+class ChatTool(_Lenient):
+    type: Literal["function"]
+    function: ChatFunction
+
+
+class ChatToolChoice(_Lenient):
+    type: Literal["function"] = "function"
+    function: FunctionName
+
+
+class ChatJsonSchema(_Lenient):
+    name: str = "output"
+    json_schema: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool = False
+
+
+class ChatResponseFormat(_Lenient):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: ChatJsonSchema | None = None
+
+
+class ChatRequest(_Lenient):
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[ChatTool] | None = None
+    tool_choice: Literal["auto", "none", "required"] | ChatToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ChatResponseFormat | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, gt=0)
@@ -60,9 +107,9 @@ class ChatRequest(BaseModel):
     stream: bool = False
 
 
-def _text(content: str | list[dict[str, Any]] | None) -> str:
+def _text(content: str | list[ChatPart] | None) -> str:
     if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+        return "".join(part.text or "" for part in content if part.type == "text")
     return content or ""
 
 
@@ -84,34 +131,28 @@ def model_request(body: ChatRequest) -> ModelRequest:
             if message.content:
                 items.append(Message(role=message.role, content=_text(message.content)))
             for call in message.tool_calls or []:
-                function = call.get("function") or {}
                 items.append(
                     FunctionCall(
-                        call_id=call.get("id") or new_id("call"),
-                        name=function.get("name", ""),
-                        arguments=function.get("arguments") or "{}",
+                        call_id=call.id or new_id("call"),
+                        name=call.function.name,
+                        arguments=call.function.arguments or "{}",
                     )
                 )
     tools = [
         ToolSpec(
-            name=t["function"]["name"],
-            description=t["function"].get("description", ""),
-            parameters=t["function"].get("parameters") or {"type": "object", "properties": {}},
+            name=tool.function.name,
+            description=tool.function.description or "",
+            parameters=tool.function.parameters or {"type": "object", "properties": {}},
         )
-        for t in body.tools or []
-        if t.get("type") == "function" and t.get("function")
+        for tool in body.tools or []
     ]
     choice = body.tool_choice or "auto"
-    if isinstance(choice, dict):
-        choice = (choice.get("function") or {}).get("name", "auto")
+    if isinstance(choice, ChatToolChoice):
+        choice = choice.function.name
     schema = None
-    if body.response_format and body.response_format.get("type") == "json_schema":
-        spec = body.response_format.get("json_schema") or {}
-        schema = OutputSchema(
-            name=spec.get("name", "output"),
-            json_schema=spec.get("schema", {}),
-            strict=bool(spec.get("strict", False)),
-        )
+    if body.response_format and body.response_format.type == "json_schema":
+        spec = body.response_format.json_schema or ChatJsonSchema()
+        schema = OutputSchema(name=spec.name, json_schema=spec.json_schema, strict=spec.strict)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     return ModelRequest(
         items=items,
@@ -160,7 +201,12 @@ def _completion(id: str, model: str, response: ModelResponse) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/chat/completions")
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    responses=ok(ChatCompletion, "The completion.", events=CHUNKS)
+    | errors(400, 401, 429, 502, 504),
+)
 async def chat_completions(
     body: ChatRequest, request: Request, tenant: str = Depends(tenant_of)
 ) -> Any:

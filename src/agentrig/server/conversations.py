@@ -14,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agentrig.items import Item
 from agentrig.server.auth import tenant_of
 from agentrig.server.errors import APIError, not_found
+from agentrig.server.openapi import (
+    After,
+    Conversation,
+    DeletedConversation,
+    ItemList,
+    ItemObject,
+    PathId,
+    errors,
+    ok,
+)
 from agentrig.server.wire import (
     conversation_object,
     deleted_object,
@@ -59,7 +69,11 @@ async def _conversation(request: Request, tenant: str, conversation_id: str) -> 
     return found
 
 
-@router.post("/v1/conversations")
+@router.post(
+    "/v1/conversations",
+    response_model=None,
+    responses=ok(Conversation, "The new conversation.") | errors(400, 401),
+)
 async def create_conversation(
     body: CreateConversation, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
@@ -68,16 +82,24 @@ async def create_conversation(
     return conversation_object(created)
 
 
-@router.get("/v1/conversations/{conversation_id}")
+@router.get(
+    "/v1/conversations/{conversation_id}",
+    response_model=None,
+    responses=ok(Conversation, "The conversation.") | errors(400, 401, 404),
+)
 async def get_conversation(
-    conversation_id: str, request: Request, tenant: str = Depends(tenant_of)
+    conversation_id: PathId, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
     return conversation_object(await _conversation(request, tenant, conversation_id))
 
 
-@router.post("/v1/conversations/{conversation_id}")
+@router.post(
+    "/v1/conversations/{conversation_id}",
+    response_model=None,
+    responses=ok(Conversation, "The conversation, updated.") | errors(400, 401, 404),
+)
 async def update_conversation(
-    conversation_id: str,
+    conversation_id: PathId,
     body: UpdateConversation,
     request: Request,
     tenant: str = Depends(tenant_of),
@@ -89,18 +111,26 @@ async def update_conversation(
     return conversation_object(updated)
 
 
-@router.delete("/v1/conversations/{conversation_id}")
+@router.delete(
+    "/v1/conversations/{conversation_id}",
+    response_model=None,
+    responses=ok(DeletedConversation, "Deleted.") | errors(400, 401, 404),
+)
 async def delete_conversation(
-    conversation_id: str, request: Request, tenant: str = Depends(tenant_of)
+    conversation_id: PathId, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
     if not await request.app.state.server.responses.delete_conversation(tenant, conversation_id):
         raise not_found("conversation", conversation_id)
     return deleted_object(conversation_id, "conversation")
 
 
-@router.post("/v1/conversations/{conversation_id}/items")
+@router.post(
+    "/v1/conversations/{conversation_id}/items",
+    response_model=None,
+    responses=ok(ItemList, "The items added.") | errors(400, 401, 404),
+)
 async def add_items(
-    conversation_id: str, body: AddItems, request: Request, tenant: str = Depends(tenant_of)
+    conversation_id: PathId, body: AddItems, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
     await _conversation(request, tenant, conversation_id)
     store = request.app.state.server.responses
@@ -109,25 +139,36 @@ async def add_items(
     return item_list(data, data[0]["id"] if data else None, data[-1]["id"] if data else None, False)
 
 
-@router.get("/v1/conversations/{conversation_id}/items")
+@router.get(
+    "/v1/conversations/{conversation_id}/items",
+    response_model=None,
+    responses=ok(ItemList, "A page of the conversation's items.") | errors(400, 401, 404),
+)
 async def list_items(
-    conversation_id: str,
+    conversation_id: PathId,
     request: Request,
-    after: str | None = None,
+    after: After = None,
     limit: int = Query(default=20, ge=1, le=100),
     order: str = Query(default="desc", pattern="^(asc|desc)$"),
     tenant: str = Depends(tenant_of),
 ) -> dict[str, Any]:
     await _conversation(request, tenant, conversation_id)
-    page = await request.app.state.server.responses.list_conversation_items(
-        tenant, conversation_id, after=after, limit=limit, order=order
-    )
+    try:
+        page = await request.app.state.server.responses.list_conversation_items(
+            tenant, conversation_id, after=after, limit=limit, order=order
+        )
+    except ValueError as exc:  # ``after`` is not an item of the list
+        raise APIError(400, str(exc), param="after") from None
     return item_list([input_item(i) for i in page.data], page.first_id, page.last_id, page.has_more)
 
 
-@router.get("/v1/conversations/{conversation_id}/items/{item_id}")
+@router.get(
+    "/v1/conversations/{conversation_id}/items/{item_id}",
+    response_model=None,
+    responses=ok(ItemObject, "The item.") | errors(400, 401, 404),
+)
 async def get_item(
-    conversation_id: str, item_id: str, request: Request, tenant: str = Depends(tenant_of)
+    conversation_id: PathId, item_id: PathId, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
     await _conversation(request, tenant, conversation_id)
     item = await request.app.state.server.responses.get_conversation_item(
@@ -138,9 +179,13 @@ async def get_item(
     return input_item(item)
 
 
-@router.delete("/v1/conversations/{conversation_id}/items/{item_id}")
+@router.delete(
+    "/v1/conversations/{conversation_id}/items/{item_id}",
+    response_model=None,
+    responses=ok(Conversation, "The conversation, without the item.") | errors(400, 401, 404),
+)
 async def delete_item(
-    conversation_id: str, item_id: str, request: Request, tenant: str = Depends(tenant_of)
+    conversation_id: PathId, item_id: PathId, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
     conversation = await _conversation(request, tenant, conversation_id)
     store = request.app.state.server.responses

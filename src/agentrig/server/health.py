@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -22,6 +22,7 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from agentrig.server.auth import tenant_of
+from agentrig.server.openapi import Health, ModelList, Readiness, errors, ok
 
 router = APIRouter()
 models_router = APIRouter()
@@ -94,12 +95,17 @@ def install_metrics(app: FastAPI) -> Metrics:
     return metrics
 
 
-@router.get("/health", include_in_schema=True)
+@router.get("/health", response_model=None, responses=ok(Health, "The server is running."))
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=None,
+    responses=ok(Readiness, "Ready to serve.")
+    | {503: {"model": Readiness, "description": "Not ready: checks says why."}},
+)
 async def ready(request: Request) -> JSONResponse:
     state = request.app.state.server
     checks: dict[str, str] = {}
@@ -115,20 +121,30 @@ async def ready(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["router"] = f"error: {exc}"
     checks["queue"] = "ok (in process)"
-    ok = all(value.startswith("ok") for value in checks.values())
+    healthy = all(value.startswith("ok") for value in checks.values())
     return JSONResponse(
-        {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+        {"status": "ready" if healthy else "not ready", "checks": checks},
+        status_code=200 if healthy else 503,
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    response_description="Prometheus text exposition format.",
+)
 async def metrics(request: Request) -> Response:
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )
 
 
-@models_router.get("/v1/models")
+@models_router.get(
+    "/v1/models",
+    response_model=None,
+    responses=ok(ModelList, "Roles, provider models and agent:<name> for each agent.")
+    | errors(401),
+)
 async def list_models(request: Request, tenant: str = Depends(tenant_of)) -> dict:
     state = request.app.state.server
     created = 0

@@ -6,7 +6,8 @@ items and the client continues with ``function_call_output`` items. For an agent
 own tools run on the server, handoffs included. ``previous_response_id`` and
 ``conversation`` give the model what came before; ``store`` keeps the response;
 ``stream`` answers with Server-Sent Events; ``background`` answers at once with a queued
-response that a task completes (``POST /v1/responses/{id}/cancel`` stops it).
+response that a task completes (``POST /v1/responses/{id}/cancel`` stops it); the two
+together are a 400 (a background response is polled, not streamed).
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ from agentrig.llm.types import ModelRequest
 from agentrig.server.app import ServerState
 from agentrig.server.auth import tenant_of
 from agentrig.server.errors import APIError, from_exception, not_found
+from agentrig.server.openapi import (
+    RESPONSE_EVENTS,
+    After,
+    DeletedResponse,
+    ItemList,
+    PathId,
+    ResponseResource,
+    errors,
+    ok,
+)
 from agentrig.server.sse import ResponseEventStream, encode_sse
 from agentrig.server.wire import (
     CreateResponseRequest,
@@ -37,6 +48,7 @@ from agentrig.server.wire import (
     output_item,
     response_resource,
 )
+from agentrig.store.responses import with_ids
 from agentrig.usage import Usage
 
 router = APIRouter()
@@ -83,7 +95,7 @@ def _state(request: Request) -> ServerState:
 
 
 async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest) -> Turn:
-    if body.previous_response_id and body.conversation is not None:
+    if body.previous_response_id is not None and body.conversation is not None:
         raise APIError(
             400,
             "Use either previous_response_id or conversation, not both.",
@@ -92,7 +104,7 @@ async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest)
         )
     history: list[Item] = []
     conversation_id = body.conversation_id()
-    if body.previous_response_id:
+    if body.previous_response_id is not None:  # even "": looked up, not ignored
         found = await state.responses.history(tenant, body.previous_response_id)
         if found is None:
             raise APIError(
@@ -102,12 +114,19 @@ async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest)
                 code="previous_response_not_found",
             )
         history = found
-    elif conversation_id:
+    elif conversation_id is not None:
         if await state.responses.get_conversation(tenant, conversation_id) is None:
             raise not_found("conversation", conversation_id, param="conversation")
         history = await state.responses.conversation_items(tenant, conversation_id)
     if body.background and not body.store:
         raise APIError(400, "background responses must be stored (store: true).", param="store")
+    if body.background and body.stream:
+        raise APIError(
+            400,
+            "stream and background cannot be combined: create the background response, "
+            "then poll GET /v1/responses/{id}.",
+            param="stream",
+        )
     if body.model.startswith("agent:") and body.model[6:] not in state.agents:
         raise APIError(
             400,
@@ -217,8 +236,9 @@ async def _save(state: ServerState, turn: Turn, *, first: bool = True) -> None:
     if not turn.body.store:
         return
     tenant = turn.tenant
-    turn.input = await state.responses.save_items(tenant, turn.input)
-    turn.output = await state.responses.save_items(tenant, turn.output)
+    # Ids now, for the resource; the items are written by create/update_response, in the
+    # response's own transaction (not in two more transactions of their own before it).
+    turn.input, turn.output = with_ids(turn.input), with_ids(turn.output)
     if first:
         await state.responses.create_response(
             tenant,
@@ -237,7 +257,12 @@ async def _save(state: ServerState, turn: Turn, *, first: bool = True) -> None:
         )
 
 
-@router.post("/v1/responses")
+@router.post(
+    "/v1/responses",
+    response_model=None,
+    responses=ok(ResponseResource, "The response (queued if background).", events=RESPONSE_EVENTS)
+    | errors(400, 401, 404, 429, 502, 504),
+)
 async def create_response(
     body: CreateResponseRequest, request: Request, tenant: str = Depends(tenant_of)
 ) -> Any:
@@ -245,7 +270,7 @@ async def create_response(
     turn = await _prepare(state, tenant, body)
     if body.background:
         turn.status = "queued"
-        turn.input = await state.responses.save_items(tenant, turn.input)
+        turn.input = with_ids(turn.input)  # written with the queued response
         queued = turn.resource()
         await state.responses.create_response(
             tenant,
@@ -321,17 +346,32 @@ async def _stream(state: ServerState, turn: Turn) -> AsyncIterator[bytes]:
 
     task = asyncio.create_task(produce())
     try:
-        while (chunk := await queue.get()) is not None:
-            yield chunk
+        finished = False
+        while not finished:
+            # One write for the events that came together (a burst of deltas), not one each.
+            chunk = await queue.get()
+            chunks: list[bytes] = []
+            while chunk is not None:
+                chunks.append(chunk)
+                if queue.empty():
+                    break
+                chunk = queue.get_nowait()
+            finished = chunk is None  # the producer's last word
+            if chunks:
+                yield b"".join(chunks)
     finally:
         if not task.done():
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
 
-@router.get("/v1/responses/{response_id}")
+@router.get(
+    "/v1/responses/{response_id}",
+    response_model=None,
+    responses=ok(ResponseResource, "The stored response.") | errors(400, 401, 404),
+)
 async def get_response(
-    response_id: str, request: Request, tenant: str = Depends(tenant_of)
+    response_id: PathId, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
     stored = await _state(request).responses.get_response(tenant, response_id)
     if stored is None:
@@ -339,18 +379,27 @@ async def get_response(
     return _resource(stored)
 
 
-@router.delete("/v1/responses/{response_id}")
+@router.delete(
+    "/v1/responses/{response_id}",
+    response_model=None,
+    responses=ok(DeletedResponse, "Deleted.") | errors(400, 401, 404),
+)
 async def delete_response(
-    response_id: str, request: Request, tenant: str = Depends(tenant_of)
+    response_id: PathId, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
     if not await _state(request).responses.delete_response(tenant, response_id):
         raise not_found("response", response_id)
     return deleted_object(response_id, "response")
 
 
-@router.post("/v1/responses/{response_id}/cancel")
+@router.post(
+    "/v1/responses/{response_id}/cancel",
+    response_model=None,
+    responses=ok(ResponseResource, "The response, cancelled unless it had finished.")
+    | errors(400, 401, 404),
+)
 async def cancel_response(
-    response_id: str, request: Request, tenant: str = Depends(tenant_of)
+    response_id: PathId, request: Request, tenant: str = Depends(tenant_of)
 ) -> dict[str, Any]:
     state = _state(request)
     stored = await state.responses.get_response(tenant, response_id)
@@ -371,11 +420,15 @@ def _resource(stored: Any) -> dict[str, Any]:
     return {**stored.resource, "output": [output_item(item) for item in stored.output]}
 
 
-@router.get("/v1/responses/{response_id}/input_items")
+@router.get(
+    "/v1/responses/{response_id}/input_items",
+    response_model=None,
+    responses=ok(ItemList, "A page of the response's input items.") | errors(400, 401, 404),
+)
 async def list_input_items(
-    response_id: str,
+    response_id: PathId,
     request: Request,
-    after: str | None = None,
+    after: After = None,
     limit: int = Query(default=20, ge=1, le=100),
     order: str = Query(default="desc", pattern="^(asc|desc)$"),
     tenant: str = Depends(tenant_of),
@@ -383,7 +436,10 @@ async def list_input_items(
     state = _state(request)
     if await state.responses.get_response(tenant, response_id) is None:
         raise not_found("response", response_id)
-    page = await state.responses.list_input_items(
-        tenant, response_id, after=after, limit=limit, order=order
-    )
+    try:
+        page = await state.responses.list_input_items(
+            tenant, response_id, after=after, limit=limit, order=order
+        )
+    except ValueError as exc:  # ``after`` is not an item of the list
+        raise APIError(400, str(exc), param="after") from None
     return item_list([input_item(i) for i in page.data], page.first_id, page.last_id, page.has_more)

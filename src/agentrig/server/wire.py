@@ -34,6 +34,9 @@ from agentrig.usage import Usage
 
 JSON = dict[str, Any]
 _NAME = r"^[a-zA-Z0-9_-]{1,64}$"
+MAX_ID_LENGTH = 200  # the store's id columns
+ID_PATTERN = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+Id = Annotated[str, Field(max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 _PREFIX = {
     "message": "msg",
     "function_call": "fc",
@@ -97,7 +100,7 @@ class ReasoningParam(_Param):
 
 
 class ConversationRef(_Param):
-    id: str
+    id: Id
 
 
 class CreateResponseRequest(_Param):
@@ -109,8 +112,8 @@ class CreateResponseRequest(_Param):
     tools: list[FunctionToolParam] = Field(default_factory=list)
     tool_choice: Literal["auto", "none", "required"] | FunctionChoice = "auto"
     parallel_tool_calls: bool = True
-    previous_response_id: str | None = None
-    conversation: str | ConversationRef | None = None
+    previous_response_id: Id | None = None
+    conversation: Id | ConversationRef | None = None
     store: bool = True
     stream: bool = False
     background: bool = False
@@ -144,7 +147,7 @@ class CreateResponseRequest(_Param):
             not isinstance(choice, dict) or choice.get("type") != "function"
         ):
             raise ValueError(f"tool_choice: {choice!r} is not auto, none, required or a function")
-        names = {tool.get("name") for tool in tools}
+        names = [tool.get("name") for tool in tools]  # a list: a bad name may be unhashable
         if isinstance(choice, dict) and choice.get("name") not in names:
             raise ValueError(f"tool_choice.name: no function named {choice.get('name')!r} in tools")
         if choice == "required" and not names:
@@ -257,10 +260,14 @@ def _input_entry(raw: Any, where: str) -> Item | str:
     kind = raw.get("type") or ("message" if "role" in raw else "item_reference")
     if kind == "item_reference" and isinstance(raw.get("id"), str):
         return raw["id"]
-    if kind not in _ITEMS:
+    if not isinstance(kind, str) or kind not in _ITEMS:
         raise ValueError(f"{where}.type: unsupported input item {kind!r}")
     cls, names = _ITEMS[kind]
     data = {k: v for k, v in raw.items() if k in names and v is not None}
+    if isinstance(data.get("id"), str) and (
+        len(data["id"]) > MAX_ID_LENGTH or "\x00" in data["id"]
+    ):
+        raise ValueError(f"{where}.id: at most {MAX_ID_LENGTH} characters, without NUL")
     if kind == "message":
         data["content"] = _content(raw.get("content"), f"{where}.content")
     elif kind == "function_call_output":
@@ -281,7 +288,7 @@ def _content(value: Any, where: str) -> str | list[JSON]:
     parts = []
     for j, part in enumerate(value):
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in _PARTS:
+        if not isinstance(kind, str) or kind not in _PARTS:
             raise ValueError(
                 f"{where}[{j}].type: unsupported part {kind!r}; use {', '.join(_PARTS)}"
             )

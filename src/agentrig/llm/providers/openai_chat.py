@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import openai
 
-from agentrig.errors import LLMError, ProviderUnavailable, Timeout
+from agentrig.errors import BadRequest, LLMError, ProviderUnavailable, Timeout
 from agentrig.items import (
     FunctionCall,
     FunctionCallOutput,
+    InputFile,
     InputImage,
     InputText,
     Item,
@@ -115,10 +116,11 @@ class OpenAIChatClient(_OpenAIEndpoint):
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
         settings = request.settings
-        arguments: dict[str, Any] = {
-            "model": self.model,
-            "messages": chat_messages(request.items, request.instructions),
-        }
+        try:
+            messages = chat_messages(request.items, request.instructions)
+        except ValueError as exc:  # content that Chat Completions cannot carry
+            raise BadRequest(str(exc), provider=self.provider, model=self.model) from None
+        arguments: dict[str, Any] = {"model": self.model, "messages": messages}
         if request.tools:
             arguments["tools"] = [
                 {
@@ -233,11 +235,23 @@ def _chat_message(message: Message) -> dict[str, Any]:
     for part in message.content:
         if isinstance(part, InputText | OutputText):
             parts.append({"type": "text", "text": part.text})
-        elif isinstance(part, InputImage) and part.image_url:
+        elif isinstance(part, InputImage):
+            if not part.image_url:
+                raise ValueError("input_image: Chat Completions needs an image_url, not a file_id")
             parts.append(
                 {"type": "image_url", "image_url": {"url": part.image_url, "detail": part.detail}}
             )
+        elif isinstance(part, InputFile):
+            parts.append({"type": "file", "file": _file(part)})
     return {"role": message.role, "content": parts}
+
+
+def _file(part: InputFile) -> dict[str, str]:
+    """Chat Completions' ``file`` part: inline data (with its name) or an uploaded file's id."""
+    if part.file_url and not (part.file_data or part.file_id):
+        raise ValueError("input_file: Chat Completions takes file_data or file_id, not file_url")
+    fields = {"file_data": part.file_data, "file_id": part.file_id, "filename": part.filename}
+    return {key: value for key, value in fields.items() if value}
 
 
 def _output_items(message: Any) -> list[Item]:
