@@ -300,9 +300,9 @@ async def create_response(
 
 
 async def _in_background(state: ServerState, turn: Turn) -> None:
-    turn.status = "in_progress"
-    await state.responses.update_response(turn.tenant, turn.id, turn.resource())
     try:
+        turn.status = "in_progress"  # a cancel may land while this is written: inside the try
+        await state.responses.update_response(turn.tenant, turn.id, turn.resource())
         await _execute(state, turn, None)
     except asyncio.CancelledError:
         turn.status = "cancelled"
