@@ -24,7 +24,7 @@ from agentrig.errors import GuardrailTripped
 from agentrig.sessions import InMemorySession
 from agentrig.testing import ScriptedModel, text, tool_call
 
-from .approval_agents import first_half, refund, second_half
+from .approval_agents import first_half, second_half
 
 HERE = Path(__file__).parent
 
@@ -186,7 +186,3 @@ async def test_state_from_a_future_version_is_refused():
         RunState.from_json(data, second_half())
     with pytest.raises(StateVersionError, match="not an agentrig run state"):
         RunState.from_json({"hello": 1}, second_half())
-
-
-def test_refund_needs_approval():
-    assert refund.needs_approval

@@ -41,9 +41,15 @@ from agentrig.agents.events import AgentChanged, ItemEvent
 from agentrig.agents.result import RunResult
 from agentrig.agents.state import RunState
 from agentrig.agents.streaming import infer_streamed
-from agentrig.errors import AgentrigError, GuardrailTripped, MaxTurnsExceeded, ToolFailed
+from agentrig.errors import (
+    AgentrigError,
+    GuardrailTripped,
+    MaxTurnsExceeded,
+    OutputInvalid,
+    ToolFailed,
+)
 from agentrig.items import FunctionCall, FunctionCallOutput, Item, Message, as_items
-from agentrig.llm.types import LLMClient, ModelRequest, ModelResponse
+from agentrig.llm.types import LLMClient, ModelRequest, ModelResponse, ToolSpec
 from agentrig.sessions.base import Session, SessionMeta
 from agentrig.tools.base import Tool, ToolContext, ToolInputError, tool_spec
 
@@ -105,7 +111,7 @@ async def infer(state: RunState, run: RunContext) -> ModelResponse:
     request = ModelRequest.model_construct(
         items=state.conversation,
         instructions=await _instructions(agent, run),
-        tools=agent.tool_specs + await _mcp_specs(agent, run),
+        tools=agent.tool_specs if not agent.mcp_servers else await _with_mcp_specs(agent, run),
         tool_choice=_tool_choice(state),
         parallel_tool_calls=None,
         output_schema=agent.output_schema,
@@ -165,9 +171,8 @@ async def _instructions(agent: Agent, run: RunContext) -> str | None:
     return await value if inspect.isawaitable(value) else value
 
 
-async def _mcp_specs(agent: Agent, run: RunContext) -> list:
-    if not agent.mcp_servers:
-        return []
+async def _with_mcp_specs(agent: Agent, run: RunContext) -> list[ToolSpec]:
+    """The agent's tool specs plus those of its MCP servers' tools (listed each turn)."""
     tools: dict[str, Tool] = {}
     for server in agent.mcp_servers:
         for tool in await server.list_tools():
@@ -178,7 +183,7 @@ async def _mcp_specs(agent: Agent, run: RunContext) -> list:
                 )
             tools[tool.name] = tool
     run.mcp_tools[agent.name] = tools
-    return [tool_spec(tool) for tool in tools.values()]
+    return [*agent.tool_specs, *(tool_spec(tool) for tool in tools.values())]
 
 
 def _event_name(agent: Agent, item: Item) -> Any:
@@ -215,8 +220,6 @@ async def _conclude(state: RunState, run: RunContext, response: ModelResponse) -
 
 
 def _invalid_output(agent: Agent, exc: ValidationError) -> AgentrigError:
-    from agentrig.errors import OutputInvalid
-
     return OutputInvalid(
         f"agent {agent.name!r}: the answer does not match {agent.output_type.__name__} "
         f"after {MAX_OUTPUT_RETRIES} retries: {exc}"

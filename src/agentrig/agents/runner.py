@@ -11,6 +11,7 @@ guardrail) carries the items and usage produced so far, and the session keeps th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,7 +67,8 @@ async def drive(state: RunState, run: RunContext, session: Session | None) -> Ru
                 await infer(state, run)
     except Exception as exc:
         await persist(state, session)
-        exc.new_items, exc.usage, exc.state = state.new_items, state.usage, state  # type: ignore[attr-defined]
+        with contextlib.suppress(AttributeError):  # an exception type without __dict__
+            exc.new_items, exc.usage, exc.state = state.new_items, state.usage, state  # type: ignore[attr-defined]
         raise
     await persist(state, session)
     result = assemble(state, run)

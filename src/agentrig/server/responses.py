@@ -25,7 +25,7 @@ from agentrig.agents import Runner
 from agentrig.errors import AgentrigError
 from agentrig.items import Item, new_id
 from agentrig.llm.types import ModelRequest
-from agentrig.server.app import ServerState
+from agentrig.server.app import UPSTREAM_PROVIDER, ServerState
 from agentrig.server.auth import tenant_of
 from agentrig.server.errors import APIError, from_exception, not_found
 from agentrig.server.openapi import (
@@ -149,8 +149,6 @@ async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest)
 
 def _route_name(state: ServerState, model: str) -> str:
     """In gateway mode every model that is not a role or provider/model goes upstream."""
-    from agentrig.server.app import UPSTREAM_PROVIDER
-
     settings = state.router.settings
     if state.upstream is not None and model not in settings.roles:
         provider = model.partition("/")[0]
