@@ -84,6 +84,7 @@ async def close_state(state: ServerState) -> None:
     for task in list(state.background.values()):
         task.cancel()
     await asyncio.gather(*state.background.values(), return_exceptions=True)
+    await state.responses.aclose()
     await state.router.aclose()
     if state.upstream is not None:
         await state.upstream.aclose()

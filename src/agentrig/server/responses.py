@@ -13,13 +13,14 @@ together are a 400 (a background response is polled, not streamed).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from agentrig.agents import Runner
 from agentrig.errors import AgentrigError
@@ -52,6 +53,7 @@ from agentrig.store.responses import with_ids
 from agentrig.usage import Usage
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -237,22 +239,41 @@ async def _save(state: ServerState, turn: Turn, *, first: bool = True) -> None:
     # Ids now, for the resource; the items are written by create/update_response, in the
     # response's own transaction (not in two more transactions of their own before it).
     turn.input, turn.output = with_ids(turn.input), with_ids(turn.output)
-    if first:
-        await state.responses.create_response(
-            tenant,
-            turn.id,
-            turn.resource(),
-            turn.input,
-            turn.output,
-            previous_response_id=turn.body.previous_response_id,
-            conversation_id=turn.conversation_id,
-        )
-    else:
+    to_conversation = turn.conversation_id is not None and turn.status in (
+        "completed",
+        "incomplete",
+    )
+    try:
+        if first:
+            await state.responses.create_response(
+                tenant,
+                turn.id,
+                turn.resource(),
+                turn.input,
+                turn.output,
+                previous_response_id=turn.body.previous_response_id,
+                conversation_id=turn.conversation_id,
+                add_to_conversation=to_conversation,
+            )
+            return
         await state.responses.update_response(tenant, turn.id, turn.resource(), turn.output)
-    if turn.conversation_id and turn.status in ("completed", "incomplete"):
-        await state.responses.add_conversation_items(
-            tenant, turn.conversation_id, [*turn.input, *turn.output]
-        )
+        if to_conversation and turn.conversation_id is not None:
+            added = await state.responses.add_conversation_items(
+                tenant, turn.conversation_id, [*turn.input, *turn.output]
+            )
+            if added is None:
+                raise LookupError(turn.conversation_id)
+    except LookupError:
+        # Deleted while the model answered: the response cannot join it.
+        if turn.body.previous_response_id is not None:
+            raise APIError(
+                400,
+                f"Previous response with id '{turn.body.previous_response_id}' was deleted "
+                "while this response was generated.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            ) from None
+        raise not_found("conversation", turn.conversation_id or "", param="conversation") from None
 
 
 @router.post(
@@ -282,7 +303,7 @@ async def create_response(
         task = asyncio.create_task(_in_background(state, turn))
         state.background[turn.id] = task
         task.add_done_callback(lambda _: state.background.pop(turn.id, None))
-        return queued
+        return JSONResponse(queued)
     if body.stream:
         return StreamingResponse(
             _stream(state, turn),
@@ -294,7 +315,7 @@ async def create_response(
     except Exception as exc:
         raise _fail(turn, exc) from exc
     await _save(state, turn)
-    return turn.resource()
+    return JSONResponse(turn.resource())
 
 
 async def _in_background(state: ServerState, turn: Turn) -> None:
@@ -308,7 +329,10 @@ async def _in_background(state: ServerState, turn: Turn) -> None:
         raise
     except Exception as exc:
         _fail(turn, exc)
-    await _save(state, turn, first=False)
+    try:
+        await _save(state, turn, first=False)
+    except APIError as exc:  # stored, but its conversation was deleted meanwhile
+        log.warning("background response %s not added to its conversation: %s", turn.id, exc)
 
 
 async def _stream(state: ServerState, turn: Turn) -> AsyncIterator[bytes]:
@@ -333,7 +357,12 @@ async def _stream(state: ServerState, turn: Turn) -> AsyncIterator[bytes]:
                 return
             for event in stream.finish(turn.status):
                 await send(event)
-            await _save(state, turn)
+            try:
+                await _save(state, turn)
+            except APIError as exc:  # its conversation or previous response was deleted
+                _fail(turn, exc)
+                await send(stream.failed(turn.resource()))
+                return
             final = turn.resource()
             done = (
                 stream.incomplete(final) if turn.status == "incomplete" else stream.completed(final)
@@ -370,11 +399,11 @@ async def _stream(state: ServerState, turn: Turn) -> AsyncIterator[bytes]:
 )
 async def get_response(
     response_id: PathId, request: Request, tenant: str = Depends(tenant_of)
-) -> dict[str, Any]:
+) -> JSONResponse:
     stored = await _state(request).responses.get_response(tenant, response_id)
     if stored is None:
         raise not_found("response", response_id)
-    return _resource(stored)
+    return JSONResponse(_resource(stored))
 
 
 @router.delete(
@@ -398,7 +427,7 @@ async def delete_response(
 )
 async def cancel_response(
     response_id: PathId, request: Request, tenant: str = Depends(tenant_of)
-) -> dict[str, Any]:
+) -> JSONResponse:
     state = _state(request)
     stored = await state.responses.get_response(tenant, response_id)
     if stored is None:
@@ -410,7 +439,7 @@ async def cancel_response(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     stored = await state.responses.get_response(tenant, response_id)
-    return _resource(stored)
+    return JSONResponse(_resource(stored))
 
 
 def _resource(stored: Any) -> dict[str, Any]:

@@ -25,82 +25,45 @@ contiguous positions and no two calls get the same one.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy import literal_column as sql_literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from agentrig.errors import ConfigError
-from agentrig.items import Item, new_id, parse_item
+from agentrig.items import Item, new_id
 from agentrig.store.db import Database
-from agentrig.store.models import ConversationRow, ItemListRow, ResponseRow, StoredItemRow
+from agentrig.store.group_commit import GroupCommit
+from agentrig.store.item_lists import (
+    CONVERSATION,
+    RESPONSE_LISTS,
+    Order,
+    OwnerTable,
+    Page,
+    append_to_list,
+    insert_items,
+    item_rows,
+    items_of,
+    list_of,
+    load_items,
+    owned,
+    page_of,
+    unlist,
+    with_ids,
+)
+from agentrig.store.models import ConversationRow, ItemListRow, ResponseRow
+from agentrig.store.new_responses import NewResponse, StoredResponse, write_new_responses
 
-Order = Literal["asc", "desc"]
-ID_PREFIXES = {
-    "message": "msg",
-    "function_call": "fc",
-    "function_call_output": "fco",
-    "reasoning": "rs",
-}
-RESPONSE_LISTS = ("input", "output")  # the kinds of a response's lists, in history order
-CONVERSATION = "conversation"  # the kind of a conversation's list
-_MAX_CHAIN = 100_000  # a guard against a cycle of previous_response_id, never reached
-_IDS_PER_STATEMENT = 500
+__all__ = ["NewResponse", "Page", "ResponseStore", "StoredResponse", "with_ids"]
 _L = ItemListRow
-OwnerTable = type[ResponseRow] | type[ConversationRow]
 T = TypeVar("T")
 
-
-@dataclass
-class Page:
-    """One page of a list, with OpenAI's cursor fields (``after=last_id`` is the next page)."""
-
-    data: list[Item]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
-
-    def to_json(self) -> dict[str, Any]:
-        data = [item.to_json() for item in self.data]
-        return {"object": "list", "data": data, "first_id": self.first_id} | {
-            "last_id": self.last_id,
-            "has_more": self.has_more,
-        }
-
-
-@dataclass
-class StoredResponse:
-    """A stored response: ``resource`` is the response object without ``output``."""
-
-    id: str
-    tenant: str
-    status: str
-    model: str
-    previous_response_id: str | None
-    conversation_id: str | None
-    resource: dict[str, Any]
-    output: list[Item]
-    created_at: datetime
-    updated_at: datetime
-    input: list[Item] | None = None  # loaded only when asked for
-
-    def to_json(self) -> dict[str, Any]:
-        """The response object as the API returns it."""
-        return {**self.resource, "output": [item.to_json() for item in self.output]}
-
-
-def with_ids(items: Iterable[Item]) -> list[Item]:
-    """``items``, copied with a fresh id (``msg_…``, ``fc_…``, …) where none is set."""
-    return [
-        item if item.id else item.model_copy(update={"id": new_id(ID_PREFIXES[item.type])})
-        for item in items
-    ]
+_MAX_CHAIN = 100_000  # a guard against a cycle of previous_response_id, never reached
 
 
 def _now() -> datetime:
@@ -116,80 +79,6 @@ def _conversation(conversation_id: str, created_at: datetime, meta: str | dict) 
     }
 
 
-def _list(owner_id: str, kind: str) -> tuple[ColumnElement[bool], ...]:
-    """The rows of the list ``kind`` of ``owner_id``."""
-    return (_L.owner_id == owner_id, _L.kind == kind)
-
-
-def _items_of(*where: ColumnElement[bool]) -> Select[tuple[str]]:
-    """The stored JSON of the items that the list rows matching ``where`` name."""
-    on = and_(StoredItemRow.tenant == _L.tenant, StoredItemRow.id == _L.item_id)
-    return select(StoredItemRow.json).join(_L, on).where(*where)
-
-
-async def _load(connection: AsyncConnection, query: Select[tuple[str]]) -> list[Item]:
-    return [parse_item(json.loads(row)) for row in (await connection.scalars(query)).all()]
-
-
-async def _owned(
-    connection: AsyncConnection, table: OwnerTable, tenant: str, object_id: str
-) -> bool:
-    """Whether the response or conversation ``object_id`` exists and is ``tenant``'s."""
-    query = select(table.id).where(table.id == object_id, table.tenant == tenant)
-    return await connection.scalar(query) is not None
-
-
-async def _append(
-    connection: AsyncConnection, tenant: str, owner: str, kind: str, start: int, items: list[Item]
-) -> None:
-    """List ``items`` at positions ``start``, ``start + 1``, … of the list ``kind`` of ``owner``."""
-    key = {"owner_id": owner, "kind": kind, "tenant": tenant}
-    rows = [key | {"position": start + n, "item_id": item.id} for n, item in enumerate(items)]
-    if rows:
-        await connection.execute(insert(_L), rows)
-
-
-async def _unlist(connection: AsyncConnection, tenant: str, *where: Any) -> set[str]:
-    """Delete the tenant's list rows matching ``where``, then the items no list names any more."""
-    removed = delete(_L).where(_L.tenant == tenant, *where).returning(_L.item_id)
-    ids = set((await connection.scalars(removed)).all())
-    unique = sorted(ids)
-    listed = exists().where(_L.tenant == tenant, _L.item_id == StoredItemRow.id)
-    for start in range(0, len(unique), _IDS_PER_STATEMENT):
-        chunk = unique[start : start + _IDS_PER_STATEMENT]
-        await connection.execute(
-            delete(StoredItemRow).where(
-                StoredItemRow.tenant == tenant, StoredItemRow.id.in_(chunk), ~listed
-            )
-        )
-    return ids
-
-
-async def _page(
-    connection: AsyncConnection,
-    owner: tuple[ColumnElement[bool], ...],
-    after: str | None,
-    limit: int,
-    order: Order,
-) -> Page:
-    """OpenAI's cursor pagination: ``limit`` items after the item ``after``, by position."""
-    if limit < 1 or order not in ("asc", "desc"):
-        raise ValueError(f"need limit >= 1 and order 'asc' or 'desc', not {limit}, {order!r}")
-    query = _items_of(*owner)
-    if after is not None:
-        cursor = await connection.scalar(
-            select(func.min(_L.position)).where(*owner, _L.item_id == after)
-        )
-        if cursor is None:
-            raise ValueError(f"after: no item {after!r} in this list")
-        query = query.where(_L.position > cursor if order == "asc" else _L.position < cursor)
-    ordering = _L.position.asc() if order == "asc" else _L.position.desc()
-    items = await _load(connection, query.order_by(ordering).limit(limit + 1))
-    data = items[:limit]
-    first, last = (data[0].id, data[-1].id) if data else (None, None)
-    return Page(data=data, first_id=first, last_id=last, has_more=len(items) > limit)
-
-
 class ResponseStore:
     """Responses, conversations and their items in a migrated :class:`Database`."""
 
@@ -199,6 +88,13 @@ class ResponseStore:
         if dialect not in ("postgresql", "sqlite"):
             raise ConfigError(f"the response store supports SQLite and PostgreSQL, not {dialect}")
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._new_responses: GroupCommit[NewResponse, StoredResponse] = GroupCommit(
+            self._write_new_responses
+        )
+
+    async def aclose(self) -> None:
+        """Wait for the responses being written."""
+        await self._new_responses.aclose()
 
     async def save_items(self, tenant: str, items: Sequence[Item]) -> list[Item]:
         """Store ``items`` (ids assigned where missing); an id already stored stays as it is."""
@@ -208,18 +104,8 @@ class ResponseStore:
     async def _save(
         self, connection: AsyncConnection, tenant: str, items: Sequence[Item]
     ) -> list[Item]:
-        items, now = with_ids(items), _now()
-        rows = {item.id: (item.type, json.dumps(item.to_json())) for item in items}
-        if rows:
-            # Sorted, so that two transactions inserting the same ids lock them in one order.
-            statement = self._insert(StoredItemRow).on_conflict_do_nothing(
-                index_elements=["tenant", "id"]
-            )
-            values = [
-                {"tenant": tenant, "id": key, "type": kind, "json": data, "created_at": now}
-                for key, (kind, data) in sorted(rows.items())
-            ]
-            await connection.execute(statement, values)
+        items = with_ids(items)
+        await insert_items(connection, self._insert, item_rows(tenant, items, _now()))
         return items
 
     async def _read(
@@ -231,7 +117,7 @@ class ResponseStore:
     ) -> T | None:
         """``None`` unless ``tenant`` owns the response or conversation ``key``, else ``read``."""
         async with self.database.engine.connect() as connection:
-            if not await _owned(connection, table, tenant, key):
+            if not await owned(connection, table, tenant, key):
                 return None
             return await read(connection)
 
@@ -243,7 +129,7 @@ class ResponseStore:
             )
             if found.rowcount == 0:
                 return False
-            await _unlist(connection, tenant, _L.owner_id == key, _L.kind.in_(kinds))
+            await unlist(connection, tenant, _L.owner_id == key, _L.kind.in_(kinds))
         return True
 
     # --- responses ---------------------------------------------------------------------
@@ -257,36 +143,33 @@ class ResponseStore:
         output_items: Sequence[Item],
         previous_response_id: str | None = None,
         conversation_id: str | None = None,
+        *,
+        add_to_conversation: bool = False,
     ) -> StoredResponse:
-        """Store a response with its input and output items, in one transaction.
+        """Store a response with its input and output items (and, with
+        ``add_to_conversation``, append them to its conversation) in one transaction,
+        shared with the responses being stored at the same time (group commit).
 
         Raises :class:`LookupError` when ``previous_response_id`` or ``conversation_id``
         is not the tenant's.
         """
-        resource = {key: value for key, value in resource.items() if key != "output"}
-        now = _now()
-        row = {
-            "id": response_id,
-            "tenant": tenant,
-            "status": str(resource.get("status") or "in_progress"),
-            "model": str(resource.get("model") or ""),
-            "previous_response_id": previous_response_id,
-            "conversation_id": conversation_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        links = ((ResponseRow, previous_response_id), (ConversationRow, conversation_id))
-        async with self.database.engine.begin() as connection:
-            for table, key in links:
-                if key is not None and not await _owned(connection, table, tenant, key):
-                    raise LookupError(f"{key!r} not found")
-            inputs = await self._save(connection, tenant, input_items)
-            outputs = await self._save(connection, tenant, output_items)
-            resource_json = json.dumps(resource)
-            await connection.execute(insert(ResponseRow).values(row | {"resource": resource_json}))
-            await _append(connection, tenant, response_id, "input", 0, inputs)
-            await _append(connection, tenant, response_id, "output", 0, outputs)
-        return StoredResponse(**row, resource=resource, output=outputs, input=inputs)
+        new = NewResponse(
+            tenant=tenant,
+            id=response_id,
+            resource={key: value for key, value in resource.items() if key != "output"},
+            input=with_ids(input_items),
+            output=with_ids(output_items),
+            previous_response_id=previous_response_id,
+            conversation_id=conversation_id,
+            add_to_conversation=add_to_conversation and conversation_id is not None,
+        )
+        return await self._new_responses.submit(new)
+
+    async def _write_new_responses(
+        self, batch: Sequence[NewResponse]
+    ) -> Sequence[StoredResponse | LookupError]:
+        insert = self._insert
+        return await self.database.write(lambda c: write_new_responses(c, insert, batch))
 
     async def update_response(
         self,
@@ -306,9 +189,9 @@ class ResponseStore:
                 return False
             if output_items is not None:
                 # Unlist first: an item of the old and the new output is collected, then saved.
-                await _unlist(connection, tenant, *_list(response_id, "output"))
+                await unlist(connection, tenant, *list_of(response_id, "output"))
                 outputs = await self._save(connection, tenant, output_items)
-                await _append(connection, tenant, response_id, "output", 0, outputs)
+                await append_to_list(connection, tenant, response_id, "output", 0, outputs)
         return True
 
     async def get_response(
@@ -317,22 +200,22 @@ class ResponseStore:
         """The response, its output loaded (and its input, when asked); ``None`` if not found."""
         mine = (ResponseRow.id == response_id, ResponseRow.tenant == tenant)
         lists = {
-            kind: _items_of(*_list(response_id, kind)).order_by(_L.position)
+            kind: items_of(*list_of(response_id, kind)).order_by(_L.position)
             for kind in RESPONSE_LISTS
         }
         async with self.database.engine.connect() as connection:
             row = (await connection.execute(select(ResponseRow).where(*mine))).first()
             if row is None:
                 return None
-            output = await _load(connection, lists["output"])
-            inputs = await _load(connection, lists["input"]) if include_input else None
+            output = await load_items(connection, lists["output"])
+            inputs = await load_items(connection, lists["input"]) if include_input else None
         values = row._asdict() | {"resource": json.loads(row.resource)}
         return StoredResponse(**values, output=output, input=inputs)
 
     async def input_items(self, tenant: str, response_id: str) -> list[Item] | None:
         """All the response's input items, in order; ``None`` if there is no such response."""
-        query = _items_of(*_list(response_id, "input")).order_by(_L.position)
-        return await self._read(ResponseRow, tenant, response_id, lambda c: _load(c, query))
+        query = items_of(*list_of(response_id, "input")).order_by(_L.position)
+        return await self._read(ResponseRow, tenant, response_id, lambda c: load_items(c, query))
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         """Delete the response and its lists; its items go unless another list names them."""
@@ -351,9 +234,9 @@ class ResponseStore:
 
         Raises :class:`ValueError` when ``after`` is not an item of the list.
         """
-        owner = _list(response_id, "input")
+        owner = list_of(response_id, "input")
         return await self._read(
-            ResponseRow, tenant, response_id, lambda c: _page(c, owner, after, limit, order)
+            ResponseRow, tenant, response_id, lambda c: page_of(c, owner, after, limit, order)
         )
 
     async def history(self, tenant: str, response_id: str) -> list[Item] | None:
@@ -373,11 +256,11 @@ class ResponseStore:
             .where(parent.tenant == tenant, chain.c.depth < _MAX_CHAIN)
         )
         query = (
-            _items_of(_L.kind.in_(RESPONSE_LISTS))
+            items_of(_L.kind.in_(RESPONSE_LISTS))
             .join(chain, _L.owner_id == chain.c.id)
             .order_by(chain.c.depth.desc(), _L.kind, _L.position)  # "input" < "output"
         )
-        return await self._read(ResponseRow, tenant, response_id, lambda c: _load(c, query))
+        return await self._read(ResponseRow, tenant, response_id, lambda c: load_items(c, query))
 
     # --- conversations -----------------------------------------------------------------
 
@@ -393,7 +276,7 @@ class ResponseStore:
             await connection.execute(
                 insert(ConversationRow).values(row | {"next_position": len(saved)})
             )
-            await _append(connection, tenant, conversation_id, CONVERSATION, 0, saved)
+            await append_to_list(connection, tenant, conversation_id, CONVERSATION, 0, saved)
         return _conversation(conversation_id, now, metadata)
 
     async def get_conversation(self, tenant: str, conversation_id: str) -> dict[str, Any] | None:
@@ -436,7 +319,7 @@ class ResponseStore:
             if end is None:
                 return None
             saved = await self._save(connection, tenant, items)
-            await _append(
+            await append_to_list(
                 connection, tenant, conversation_id, CONVERSATION, end - len(saved), saved
             )
         return saved
@@ -454,29 +337,34 @@ class ResponseStore:
 
         Raises :class:`ValueError` when ``after`` is not an item of the conversation.
         """
-        owner = _list(conversation_id, CONVERSATION)
+        owner = list_of(conversation_id, CONVERSATION)
         return await self._read(
-            ConversationRow, tenant, conversation_id, lambda c: _page(c, owner, after, limit, order)
+            ConversationRow,
+            tenant,
+            conversation_id,
+            lambda c: page_of(c, owner, after, limit, order),
         )
 
     async def conversation_items(self, tenant: str, conversation_id: str) -> list[Item] | None:
         """All the conversation's items, oldest first (to build a model request)."""
-        query = _items_of(*_list(conversation_id, CONVERSATION)).order_by(_L.position)
-        return await self._read(ConversationRow, tenant, conversation_id, lambda c: _load(c, query))
+        query = items_of(*list_of(conversation_id, CONVERSATION)).order_by(_L.position)
+        return await self._read(
+            ConversationRow, tenant, conversation_id, lambda c: load_items(c, query)
+        )
 
     async def get_conversation_item(
         self, tenant: str, conversation_id: str, item_id: str
     ) -> Item | None:
-        owner = _list(conversation_id, CONVERSATION)
-        query = _items_of(*owner, _L.tenant == tenant, _L.item_id == item_id).limit(1)
+        owner = list_of(conversation_id, CONVERSATION)
+        query = items_of(*owner, _L.tenant == tenant, _L.item_id == item_id).limit(1)
         async with self.database.engine.connect() as connection:
-            found = await _load(connection, query)
+            found = await load_items(connection, query)
         return found[0] if found else None
 
     async def delete_conversation_item(
         self, tenant: str, conversation_id: str, item_id: str
     ) -> bool:
         """Remove the item from the conversation (deleting it unless a response lists it)."""
-        owner = _list(conversation_id, CONVERSATION)
+        owner = list_of(conversation_id, CONVERSATION)
         async with self.database.engine.begin() as connection:
-            return bool(await _unlist(connection, tenant, *owner, _L.item_id == item_id))
+            return bool(await unlist(connection, tenant, *owner, _L.item_id == item_id))

@@ -4,7 +4,13 @@
 Chat Completions rather than the Responses API because it is the protocol the
 compatible servers actually implement. Items are converted to chat messages, tool calls
 and their results to ``tool_calls`` / ``tool`` messages, and streamed chunks back to
-agentrig's stream events.
+agentrig's stream events. The HTTP exchange is :mod:`.http_json` (aiohttp), not the
+openai SDK: see there for why.
+
+Options (``[llm.providers.NAME.options]``): ``timeout`` (seconds, default 600),
+``max_connections`` (default 100), ``headers`` (sent with every request),
+``max_tokens_param`` (``max_tokens`` by default; ``max_completion_tokens`` for OpenAI's
+reasoning models).
 """
 
 from __future__ import annotations
@@ -13,10 +19,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import httpx
-import openai
-
-from agentrig.errors import BadRequest, LLMError, ProviderUnavailable, Timeout
+from agentrig.errors import BadRequest
 from agentrig.items import (
     FunctionCall,
     FunctionCallOutput,
@@ -29,7 +32,7 @@ from agentrig.items import (
     Refusal,
     new_id,
 )
-from agentrig.llm.providers.base import error_for_status, retry_after_seconds
+from agentrig.llm.providers.http_json import JSONClient
 from agentrig.llm.types import (
     Completed,
     EmbeddingResponse,
@@ -53,7 +56,7 @@ _FINISH: dict[str | None, FinishReason] = {
 
 
 class _OpenAIEndpoint:
-    """What the chat client and the embedder share: the SDK client and its options."""
+    """What the chat client and the embedder share: the HTTP client and the options."""
 
     def __init__(
         self,
@@ -62,56 +65,60 @@ class _OpenAIEndpoint:
         provider: str = "openai",
         api_key: str | None = None,
         base_url: str | None = None,
-        http_client: Any = None,
         options: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.provider = provider
         self.options = dict(options or {})
-        # The router retries and times out attempts itself; the SDK must not retry behind it.
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key or "unused",
-            base_url=base_url,
-            max_retries=0,
+        # The router retries and times out attempts itself; no retries here.
+        self._http = JSONClient(
+            base_url or "https://api.openai.com/v1",
+            provider=provider,
+            model=model,
+            api_key=api_key,
+            headers=self.options.get("headers"),
             timeout=float(self.options.get("timeout", 600)),
-            http_client=http_client,
+            max_connections=int(self.options.get("max_connections", 100)),
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._http.aclose()
 
 
 class OpenAIChatClient(_OpenAIEndpoint):
     """An :class:`~agentrig.llm.types.LLMClient` over the Chat Completions API."""
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        arguments = self._arguments(request)
+        completion = await self._http.post("/chat/completions", self._arguments(request))
         try:
-            completion = await self._client.chat.completions.create(**arguments)
-            choice = completion.choices[0]
-            output = _output_items(choice.message)
+            choice = completion["choices"][0]
+            output = _output_items(choice["message"])
             return ModelResponse(
                 output=output,
-                usage=_usage(completion.usage),
-                model=completion.model or self.model,
-                finish_reason=_finish(choice.finish_reason, output),
+                usage=_usage(completion.get("usage")),
+                model=completion.get("model") or self.model,
+                finish_reason=_finish(choice.get("finish_reason"), output),
             )
-        except Exception as exc:
-            raise self._error(exc) from exc
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise self._http.malformed(exc) from None
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         arguments = self._arguments(request)
         arguments["stream"] = True
         arguments["stream_options"] = {"include_usage": True}
         state = _StreamState(self.model)
+        async for chunk in self._http.post_events("/chat/completions", arguments):
+            try:
+                events = state.feed(chunk)
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+                raise self._http.malformed(exc) from None
+            for event in events:
+                yield event
         try:
-            chunks = await self._client.chat.completions.create(**arguments)
-            async for chunk in chunks:
-                for event in state.feed(chunk):
-                    yield event
-        except Exception as exc:
-            raise self._error(exc) from exc
-        for event in state.finish():
+            events = state.finish()
+        except ValueError as exc:  # the streamed arguments are not JSON
+            raise self._http.malformed(exc) from None
+        for event in events:
             yield event
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
@@ -157,39 +164,8 @@ class OpenAIChatClient(_OpenAIEndpoint):
         if settings.stop:
             arguments["stop"] = settings.stop
         if settings.extra:
-            arguments["extra_body"] = settings.extra
+            arguments.update(settings.extra)
         return arguments
-
-    def _error(self, exc: Exception) -> LLMError:
-        return map_error(exc, provider=self.provider, model=self.model)
-
-
-def map_error(exc: Exception, *, provider: str, model: str) -> LLMError:
-    """Map an exception raised by the openai SDK (or httpx under it) to agentrig's kinds."""
-    where = {"provider": provider, "model": model}
-    if isinstance(exc, LLMError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        return Timeout(f"no answer in time ({exc})", **where)
-    if isinstance(exc, openai.APIStatusError):
-        return error_for_status(
-            exc.status_code,
-            _status_message(exc),
-            retry_after=retry_after_seconds(exc.response.headers),
-            **where,
-        )
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        return ProviderUnavailable(f"cannot connect ({exc})", **where)
-    return ProviderUnavailable(f"malformed response ({type(exc).__name__}: {exc})", **where)
-
-
-def _status_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-    return exc.message
 
 
 def _tool_choice(choice: str) -> Any:
@@ -254,36 +230,37 @@ def _file(part: InputFile) -> dict[str, str]:
     return {key: value for key, value in fields.items() if value}
 
 
-def _output_items(message: Any) -> list[Item]:
+def _output_items(message: dict[str, Any]) -> list[Item]:
     items: list[Item] = []
     parts: list[OutputText | Refusal] = []
-    if message.content:
-        parts.append(OutputText(text=message.content))
-    if getattr(message, "refusal", None):
-        parts.append(Refusal(refusal=message.refusal))
+    if message.get("content"):
+        parts.append(OutputText(text=message["content"]))
+    if message.get("refusal"):
+        parts.append(Refusal(refusal=message["refusal"]))
     if parts:
         items.append(Message(id=new_id("msg"), role="assistant", content=parts, status="completed"))
-    for call in message.tool_calls or []:
+    for call in message.get("tool_calls") or []:
+        function = call["function"]
         items.append(
             FunctionCall(
                 id=new_id("fc"),
-                call_id=call.id or new_id("call"),
-                name=call.function.name,
-                arguments=call.function.arguments or "{}",
+                call_id=call.get("id") or new_id("call"),
+                name=function["name"],
+                arguments=function.get("arguments") or "{}",
                 status="completed",
             )
         )
     return items
 
 
-def _usage(usage: Any) -> Usage:
-    if usage is None:
+def _usage(usage: dict[str, Any] | None) -> Usage:
+    if not usage:
         return Usage(requests=1)
-    details = getattr(usage, "prompt_tokens_details", None)
+    details = usage.get("prompt_tokens_details") or {}
     return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        cached_tokens=details.get("cached_tokens") or 0,
         requests=1,
     )
 
@@ -305,41 +282,41 @@ class _StreamState:
         self.finish_reason: str | None = None
         self.usage = Usage(requests=1)
 
-    def feed(self, chunk: Any) -> list[ModelStreamEvent]:
+    def feed(self, chunk: dict[str, Any]) -> list[ModelStreamEvent]:
         events: list[ModelStreamEvent] = []
-        if chunk.model:
-            self.model = chunk.model
-        if chunk.usage is not None:
-            self.usage = _usage(chunk.usage)
-        for choice in chunk.choices[:1]:
-            delta = choice.delta
-            if delta.content:
-                self.text.append(delta.content)
-                events.append(TextDelta(item_id=self.message_id, delta=delta.content))
-            for call in delta.tool_calls or []:
+        if chunk.get("model"):
+            self.model = chunk["model"]
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        for choice in (chunk.get("choices") or [])[:1]:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.text.append(delta["content"])
+                events.append(TextDelta(item_id=self.message_id, delta=delta["content"]))
+            for call in delta.get("tool_calls") or []:
                 events.extend(self._feed_call(call))
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
         return events
 
-    def _feed_call(self, call: Any) -> list[ModelStreamEvent]:
+    def _feed_call(self, call: dict[str, Any]) -> list[ModelStreamEvent]:
         state = self.calls.setdefault(
-            call.index, {"id": new_id("fc"), "call_id": None, "name": "", "arguments": []}
+            call.get("index", 0), {"id": new_id("fc"), "call_id": None, "name": "", "arguments": []}
         )
-        function = call.function
-        if call.id:
-            state["call_id"] = call.id
-        if function is not None and function.name:
-            state["name"] = function.name
-        if function is None or not function.arguments:
+        function = call.get("function") or {}
+        if call.get("id"):
+            state["call_id"] = call["id"]
+        if function.get("name"):
+            state["name"] = function["name"]
+        if not function.get("arguments"):
             return []
-        state["arguments"].append(function.arguments)
+        state["arguments"].append(function["arguments"])
         return [
             ToolCallDelta(
                 item_id=state["id"],
                 call_id=state["call_id"] or "",
                 name=state["name"],
-                delta=function.arguments,
+                delta=function["arguments"],
             )
         ]
 
@@ -384,12 +361,16 @@ class OpenAIEmbedder(_OpenAIEndpoint):
         return int(self.options.get("max_batch_size", 256))
 
     async def embed_batch(self, texts: Sequence[str]) -> EmbeddingResponse:
+        result = await self._http.post("/embeddings", {"model": self.model, "input": list(texts)})
         try:
-            result = await self._client.embeddings.create(model=self.model, input=list(texts))
-            vectors = [row.embedding for row in sorted(result.data, key=lambda row: row.index)]
-        except Exception as exc:
-            raise map_error(exc, provider=self.provider, model=self.model) from exc
-        tokens = result.usage.prompt_tokens if result.usage else 0
+            rows = sorted(result["data"], key=lambda row: row["index"])
+            vectors = [list(row["embedding"]) for row in rows]
+            tokens = (result.get("usage") or {}).get("prompt_tokens") or 0
+            model = result.get("model") or self.model
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise self._http.malformed(exc) from None
+        if len(vectors) != len(texts):
+            raise self._http.malformed(ValueError(f"{len(vectors)} vectors for {len(texts)} texts"))
         return EmbeddingResponse(
-            vectors=vectors, usage=Usage(input_tokens=tokens, requests=1), model=result.model
+            vectors=vectors, usage=Usage(input_tokens=tokens, requests=1), model=model
         )
