@@ -225,3 +225,22 @@ def test_health_ready_metrics(served):
     assert (
         'agentrig_http_requests_total{method="POST",route="/v1/responses",status="200"}' in metrics
     )
+
+
+def test_a_conversation_deleted_while_the_model_answers_is_a_404_not_a_500(served):
+    import threading
+
+    client = served.openai()
+    conversation = client.conversations.create()
+    served.fake.script(Hang(0.6, then=Reply(text="too late")))
+    deleter = threading.Timer(0.2, lambda: client.conversations.delete(conversation.id))
+    deleter.start()
+    reply = httpx.post(
+        f"{served.v1}/responses",
+        json={"model": "default", "input": "hi", "conversation": conversation.id},
+        timeout=30,
+    )
+    deleter.join()
+    assert reply.status_code == 404, reply.text
+    assert reply.json()["error"]["param"] == "conversation"
+    assert conversation.id in reply.json()["error"]["message"]

@@ -32,3 +32,41 @@ async def test_postgres_migrates_once_even_when_opened_concurrently(postgres_url
     finally:
         for database in databases:
             await database.aclose()
+
+
+async def test_write_commits_or_rolls_back_and_takes_turns_with_the_async_engine(database):
+    """``Database.write`` (on SQLite: its own thread and connection) and the async engine
+    write the same tables concurrently without lost rows or 'database is locked'."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    async with database.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE counts (source TEXT, n INTEGER)"))
+
+    def insert(n: int):
+        def work(connection):
+            connection.execute(text("INSERT INTO counts VALUES ('write', :n)"), {"n": n})
+            return n
+
+        return work
+
+    async def through_engine(n: int) -> None:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("INSERT INTO counts VALUES ('engine', :n)"), {"n": n})
+
+    def failing(connection):
+        connection.execute(text("INSERT INTO counts VALUES ('write', -1)"))
+        raise RuntimeError("rolled back")
+
+    results = await asyncio.gather(
+        *(database.write(insert(n)) for n in range(30)), *(through_engine(n) for n in range(30))
+    )
+    assert results[:30] == list(range(30))
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await database.write(failing)
+    async with database.engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT source, n FROM counts"))).all()
+    assert sorted(rows) == sorted(
+        [("engine", n) for n in range(30)] + [("write", n) for n in range(30)]
+    )

@@ -360,3 +360,72 @@ async def test_concurrent_appends_keep_each_batch_contiguous(store, database):
             )
         ).all()
     assert positions == list(range(101))
+
+
+async def test_concurrent_creates_share_transactions_and_a_bad_link_fails_alone(store, database):
+    await store.create_response(A, "resp_root", resource("resp_root"), [user("root")], [])
+    await store.create_conversation(B)  # another tenant's conversation: not a link for A
+
+    def create(n: int, **links):
+        return store.create_response(
+            A,
+            f"resp_{n}",
+            resource(f"resp_{n}"),
+            [user(f"q{n}")],
+            [assistant_message(f"a{n}")],
+            **links,
+        )
+
+    calls = [create(n, previous_response_id="resp_root") for n in range(40)]
+    calls.append(create(98, previous_response_id="resp_missing"))
+    calls.append(create(99, conversation_id="conv_missing"))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(not isinstance(result, BaseException) for result in results[:40])
+    assert isinstance(results[40], LookupError) and "resp_missing" in str(results[40])
+    assert isinstance(results[41], LookupError) and "conv_missing" in str(results[41])
+    assert await store.get_response(A, "resp_98") is None
+    for n in (0, 17, 39):
+        assert texts(await store.history(A, f"resp_{n}")) == ["root", f"q{n}", f"a{n}"]
+    assert await rows(database, StoredItemRow) == 1 + 80
+
+
+async def test_creates_added_to_a_conversation_get_contiguous_positions(store):
+    conversation = await store.create_conversation(A, items=[user("opening")])
+
+    def create(n: int):
+        return store.create_response(
+            A,
+            f"resp_{n}",
+            resource(f"resp_{n}"),
+            [user(f"q{n}")],
+            [assistant_message(f"a{n}")],
+            conversation_id=conversation["id"],
+            add_to_conversation=True,
+        )
+
+    await asyncio.gather(*(create(n) for n in range(30)))
+    listed = texts(await store.conversation_items(A, conversation["id"]))
+    assert listed[0] == "opening" and len(listed) == 61
+    pairs = [listed[i : i + 2] for i in range(1, 61, 2)]
+    assert sorted(pairs) == sorted([f"q{n}", f"a{n}"] for n in range(30))  # never interleaved
+    page = await store.list_conversation_items(A, conversation["id"], limit=100, order="asc")
+    assert [item.id for item in page.data] == [
+        item.id for item in await store.conversation_items(A, conversation["id"])
+    ]
+
+
+async def test_a_deleted_conversation_refuses_the_response_and_stores_nothing(store, database):
+    conversation = await store.create_conversation(A)
+    await store.delete_conversation(A, conversation["id"])
+    with pytest.raises(LookupError):
+        await store.create_response(
+            A,
+            "resp_1",
+            resource("resp_1"),
+            [user("q")],
+            [],
+            conversation_id=conversation["id"],
+            add_to_conversation=True,
+        )
+    assert await rows(database, StoredItemRow) == 0
+    assert await store.get_response(A, "resp_1") is None
