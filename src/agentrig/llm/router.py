@@ -82,6 +82,10 @@ class Route:
 _COOLING_ERRORS = (RateLimited, Timeout, ProviderUnavailable, AuthenticationFailed)
 
 
+def _failure(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome else None
+
+
 class ModelRouter:
     """Routes model calls by role through fallback chains, with retries, cost and budgets."""
 
@@ -226,36 +230,48 @@ class ModelRouter:
         return await self.budget.reserve(role, estimate)
 
     async def attempt(self, route: Route, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run ``operation`` against ``route`` with the time limit and retry policy."""
+        """Run ``operation`` against ``route`` with the time limit and retry policy.
+
+        The first attempt runs bare; only after a retryable failure do the others run
+        under tenacity (its machinery costs about 50 µs a call, most calls succeed).
+        """
         settings = self.settings
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(settings.max_attempts),
-            wait=self._backoff,
-            retry=retry_if_exception(lambda exc: isinstance(exc, LLMError) and exc.retryable),
-            reraise=True,
-        )
         try:
+            try:
+                return await self._timed(route, operation)
+            except LLMError as exc:
+                if not exc.retryable or settings.max_attempts <= 1:
+                    raise
+                await asyncio.sleep(self._delay(1, exc))
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(settings.max_attempts - 1),
+                wait=lambda state: self._delay(state.attempt_number + 1, _failure(state)),
+                retry=retry_if_exception(lambda exc: isinstance(exc, LLMError) and exc.retryable),
+                reraise=True,
+            )
             async for attempt in retrying:
                 with attempt:
-                    try:
-                        async with asyncio.timeout(settings.attempt_timeout):
-                            return await operation()
-                    except TimeoutError:
-                        raise Timeout(
-                            f"no answer within {settings.attempt_timeout:g} s",
-                            provider=route.provider,
-                            model=route.model,
-                        ) from None
+                    return await self._timed(route, operation)
         except _COOLING_ERRORS:
             self._cooling_until[route.provider] = time.monotonic() + settings.cooldown_seconds
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _backoff(self, state: RetryCallState) -> float:
+    async def _timed(self, route: Route, operation: Callable[[], Awaitable[T]]) -> T:
+        limit = self.settings.attempt_timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await operation()
+        except TimeoutError:
+            raise Timeout(
+                f"no answer within {limit:g} s", provider=route.provider, model=route.model
+            ) from None
+
+    def _delay(self, failed_attempt: int, exc: BaseException | None) -> float:
+        """The wait after attempt number ``failed_attempt`` failed with ``exc``."""
         settings = self.settings
-        exponential = settings.backoff_initial * 2 ** (state.attempt_number - 1)
+        exponential = settings.backoff_initial * 2 ** (failed_attempt - 1)
         delay = min(settings.backoff_max, exponential) * (0.5 + random.random())
-        exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and exc.retry_after:
             delay = max(delay, min(exc.retry_after, settings.backoff_max))
         return delay
