@@ -234,6 +234,9 @@ def serve(
     insecure: Annotated[
         bool, typer.Option(help="Allow binding beyond 127.0.0.1 without API keys.")
     ] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Server processes (default 1).")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Serve the OpenAI-compatible Responses, Conversations and Chat Completions APIs."""
@@ -249,6 +252,7 @@ def serve(
             "port": port,
             "upstream": upstream,
             "agents_file": agents,
+            "workers": workers,
         }.items()
         if value is not None
     }
@@ -278,12 +282,40 @@ def serve(
         f"  python -c \"from openai import OpenAI; print(OpenAI(base_url='{base}/v1', "
         "api_key='unused').responses.create(model='default', input='Hello!').output_text)\"",
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level="warning",
-    )
+    where = {"host": settings.server.host, "port": settings.server.port}
+    if settings.server.workers == 1:
+        uvicorn.run(create_app(settings), **where, log_level="warning", access_log=False)
+        return
+    _serve_workers(settings, where)
+
+
+def _serve_workers(settings: Settings, where: dict) -> None:
+    """uvicorn's worker processes, each building the app from the settings resolved here."""
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from agentrig.server.app import SETTINGS_VARIABLE
+    from agentrig.server.health import MULTIPROCESS_DIRECTORY
+
+    os.environ[SETTINGS_VARIABLE] = settings.model_dump_json()
+    own_metrics = not os.environ.get(MULTIPROCESS_DIRECTORY)
+    if own_metrics:
+        os.environ[MULTIPROCESS_DIRECTORY] = tempfile.mkdtemp(prefix="agentrig-metrics-")
+    try:
+        uvicorn.run(
+            "agentrig.server.app:app_from_environment",
+            factory=True,
+            workers=settings.server.workers,
+            **where,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if own_metrics:
+            shutil.rmtree(os.environ.pop(MULTIPROCESS_DIRECTORY), ignore_errors=True)
 
 
 @keys_app.command("create")

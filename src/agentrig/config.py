@@ -141,6 +141,7 @@ class ServerSettings(_Section):
     agents_file: Path | None = None  # YAML of the agents served as model "agent:<name>"
     upstream: str | None = None  # gateway mode: an OpenAI-compatible server's base URL
     insecure: bool = False  # allow binding beyond 127.0.0.1 without API keys
+    workers: int = Field(default=1, ge=1, le=64)  # server processes sharing the port
 
 
 def _default_data_dir() -> Path:

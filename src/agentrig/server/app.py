@@ -8,10 +8,10 @@ rows go to the database, the agents of ``server.agents_file`` (served as model
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from agentrig.agents import Agent, AgentRunner
 from agentrig.config import ProviderConfig, Settings
 from agentrig.llm.router import ModelRouter
+from agentrig.server.background import BackgroundResponses
 from agentrig.server.errors import install_error_handlers
 from agentrig.store import Database, SQLUsageLedger
 from agentrig.store.api_keys import ApiKeyStore
@@ -39,8 +40,8 @@ class ServerState:
     router: ModelRouter
     agents: Mapping[str, Agent]
     auth_enabled: bool
+    background: BackgroundResponses
     upstream: httpx.AsyncClient | None = None
-    background: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     metrics: Any = None
 
 
@@ -68,10 +69,12 @@ async def open_state(settings: Settings) -> ServerState:
         upstream = httpx.AsyncClient(
             base_url=settings.server.upstream.rstrip("/"), timeout=httpx.Timeout(600.0)
         )
+    responses = ResponseStore(database)
     return ServerState(
         settings=settings,
         database=database,
-        responses=ResponseStore(database),
+        responses=responses,
+        background=BackgroundResponses(responses),
         keys=keys,
         router=_router(settings, database),
         agents=_agents(settings),
@@ -81,14 +84,21 @@ async def open_state(settings: Settings) -> ServerState:
 
 
 async def close_state(state: ServerState) -> None:
-    for task in list(state.background.values()):
-        task.cancel()
-    await asyncio.gather(*state.background.values(), return_exceptions=True)
+    await state.background.aclose()
     await state.responses.aclose()
     await state.router.aclose()
     if state.upstream is not None:
         await state.upstream.aclose()
     await state.database.aclose()
+
+
+SETTINGS_VARIABLE = "AGENTRIG_SERVE_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of a worker process of ``agentrig serve --workers N``: the settings that the
+    command resolved come as JSON in ``$AGENTRIG_SERVE_SETTINGS``."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_VARIABLE]))
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -2,11 +2,13 @@
 
 ``/health`` answers while the process runs; ``/ready`` checks what a request needs (the
 database answers, the router has a usable default chain, the job queue — in process for
-now); ``/metrics`` exposes request counts and latency per route, tokens and cost.
+now); ``/metrics`` exposes request counts and latency per route, tokens and cost, summed
+over the worker processes of ``agentrig serve --workers N``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -18,12 +20,15 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from sqlalchemy import text
 
 from agentrig.server.auth import tenant_of
 from agentrig.server.openapi import Health, ModelList, Readiness, errors, ok
 
+# prometheus_client's multiprocess mode: set (to an empty directory) before the workers start.
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 router = APIRouter()
 models_router = APIRouter()
 
@@ -134,9 +139,12 @@ async def ready(request: Request) -> JSONResponse:
     response_description="Prometheus text exposition format.",
 )
 async def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    registry = request.app.state.metrics.registry
+    if os.environ.get(MULTIPROCESS_DIRECTORY):
+        # Several worker processes: their metrics are in files there, summed here.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @models_router.get(

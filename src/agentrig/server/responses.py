@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from agentrig.agents import Runner
 from agentrig.errors import AgentrigError
@@ -28,7 +27,9 @@ from agentrig.items import Item, new_id
 from agentrig.llm.types import ModelRequest
 from agentrig.server.app import UPSTREAM_PROVIDER, ServerState
 from agentrig.server.auth import tenant_of
+from agentrig.server.background import RUNNING
 from agentrig.server.errors import APIError, from_exception, not_found
+from agentrig.server.event_stream import Emit, EventStreamResponse
 from agentrig.server.openapi import (
     RESPONSE_EVENTS,
     After,
@@ -186,7 +187,7 @@ async def _execute(
             run = Runner.run_streamed(agent, items, router=state.router, registry=state.agents)
             async for event in run.events():
                 for wire_event in stream.feed(event):
-                    await send(wire_event)
+                    send(wire_event)
             result = run.result
         turn.output, turn.usage = list(result.new_items), result.usage
         turn.cost_micros = result.cost_micros
@@ -203,7 +204,7 @@ async def _execute(
             if event.type == "completed":
                 response = event.response
             for wire_event in stream.feed(event):
-                await send(wire_event)
+                send(wire_event)
         if response is None:
             raise APIError(502, "the model's stream ended early", type="server_error")
     turn.output, turn.usage = response.output, response.usage
@@ -256,7 +257,10 @@ async def _save(state: ServerState, turn: Turn, *, first: bool = True) -> None:
                 add_to_conversation=to_conversation,
             )
             return
-        await state.responses.update_response(tenant, turn.id, turn.resource(), turn.output)
+        if not await state.responses.update_response(
+            tenant, turn.id, turn.resource(), turn.output, only_if_status=("in_progress",)
+        ):
+            return  # cancelled meanwhile: the cancel stands
         if to_conversation and turn.conversation_id is not None:
             added = await state.responses.add_conversation_items(
                 tenant, turn.conversation_id, [*turn.input, *turn.output]
@@ -300,16 +304,10 @@ async def create_response(
             previous_response_id=body.previous_response_id,
             conversation_id=turn.conversation_id,
         )
-        task = asyncio.create_task(_in_background(state, turn))
-        state.background[turn.id] = task
-        task.add_done_callback(lambda _: state.background.pop(turn.id, None))
+        state.background.start(turn.id, _in_background(state, turn))
         return JSONResponse(queued)
     if body.stream:
-        return StreamingResponse(
-            _stream(state, turn),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache"},
-        )
+        return _stream(state, turn)
     try:
         await _execute(state, turn, None)
     except Exception as exc:
@@ -319,13 +317,19 @@ async def create_response(
 
 
 async def _in_background(state: ServerState, turn: Turn) -> None:
+    store = state.responses
     try:
         turn.status = "in_progress"  # a cancel may land while this is written: inside the try
-        await state.responses.update_response(turn.tenant, turn.id, turn.resource())
+        if not await store.update_response(
+            turn.tenant, turn.id, turn.resource(), only_if_status=("queued",)
+        ):
+            return  # cancelled (by another process) before it started
         await _execute(state, turn, None)
     except asyncio.CancelledError:
         turn.status = "cancelled"
-        await state.responses.update_response(turn.tenant, turn.id, turn.resource(), [])
+        await store.update_response(
+            turn.tenant, turn.id, turn.resource(), [], only_if_status=RUNNING
+        )
         raise
     except Exception as exc:
         _fail(turn, exc)
@@ -335,61 +339,36 @@ async def _in_background(state: ServerState, turn: Turn) -> None:
         log.warning("background response %s not added to its conversation: %s", turn.id, exc)
 
 
-async def _stream(state: ServerState, turn: Turn) -> AsyncIterator[bytes]:
+def _stream(state: ServerState, turn: Turn) -> EventStreamResponse:
     model = turn.body.model
     stream = ResponseEventStream(agent=model[6:] if model.startswith("agent:") else None)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
-    async def send(event: dict[str, Any]) -> None:
-        await queue.put(encode_sse(event))
+    async def produce(emit: Emit) -> None:
+        def send(event: dict[str, Any]) -> None:
+            emit(encode_sse(event))
 
-    async def produce() -> None:
+        send(stream.created(turn.resource()))
+        send(stream.in_progress(turn.resource()))
         try:
-            await send(stream.created(turn.resource()))
-            await send(stream.in_progress(turn.resource()))
-            try:
-                await _execute(state, turn, stream, send)
-            except Exception as exc:
-                _fail(turn, exc)
-                for event in stream.finish("incomplete"):
-                    await send(event)
-                await send(stream.failed(turn.resource()))
-                return
-            for event in stream.finish(turn.status):
-                await send(event)
-            try:
-                await _save(state, turn)
-            except APIError as exc:  # its conversation or previous response was deleted
-                _fail(turn, exc)
-                await send(stream.failed(turn.resource()))
-                return
-            final = turn.resource()
-            done = (
-                stream.incomplete(final) if turn.status == "incomplete" else stream.completed(final)
-            )
-            await send(done)
-        finally:
-            await queue.put(None)
+            await _execute(state, turn, stream, send)
+        except Exception as exc:
+            _fail(turn, exc)
+            for event in stream.finish("incomplete"):
+                send(event)
+            send(stream.failed(turn.resource()))
+            return
+        for event in stream.finish(turn.status):
+            send(event)
+        try:
+            await _save(state, turn)
+        except APIError as exc:  # its conversation or previous response was deleted
+            _fail(turn, exc)
+            send(stream.failed(turn.resource()))
+            return
+        final = turn.resource()
+        send(stream.incomplete(final) if turn.status == "incomplete" else stream.completed(final))
 
-    task = asyncio.create_task(produce())
-    try:
-        finished = False
-        while not finished:
-            # One write for the events that came together (a burst of deltas), not one each.
-            chunk = await queue.get()
-            chunks: list[bytes] = []
-            while chunk is not None:
-                chunks.append(chunk)
-                if queue.empty():
-                    break
-                chunk = queue.get_nowait()
-            finished = chunk is None  # the producer's last word
-            if chunks:
-                yield b"".join(chunks)
-    finally:
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    return EventStreamResponse(produce)
 
 
 @router.get(
@@ -434,10 +413,7 @@ async def cancel_response(
         raise not_found("response", response_id)
     if not stored.resource.get("background"):
         raise APIError(400, "Only background responses can be cancelled.", param="response_id")
-    task = state.background.get(response_id)
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await state.background.cancel(tenant, response_id, stored.resource)
     stored = await state.responses.get_response(tenant, response_id)
     return JSONResponse(_resource(stored))
 

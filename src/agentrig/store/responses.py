@@ -177,12 +177,17 @@ class ResponseStore:
         response_id: str,
         resource: dict[str, Any],
         output_items: Sequence[Item] | None = None,
+        *,
+        only_if_status: Sequence[str] | None = None,
     ) -> bool:
-        """Replace the response object (and its output, when given); ``False`` if not found."""
+        """Replace the response object (and its output, when given); ``False`` if not found,
+        or if its stored status is not one of ``only_if_status`` (when given)."""
         resource = {key: value for key, value in resource.items() if key != "output"}
         changes: dict[str, Any] = {"resource": json.dumps(resource), "updated_at": _now()}
         changes |= {key: str(resource[key]) for key in ("status", "model") if resource.get(key)}
-        mine = (ResponseRow.id == response_id, ResponseRow.tenant == tenant)
+        mine = [ResponseRow.id == response_id, ResponseRow.tenant == tenant]
+        if only_if_status is not None:
+            mine.append(ResponseRow.status.in_(only_if_status))
         async with self.database.engine.begin() as connection:
             found = await connection.execute(update(ResponseRow).where(*mine).values(changes))
             if found.rowcount == 0:
@@ -193,6 +198,16 @@ class ResponseStore:
                 outputs = await self._save(connection, tenant, output_items)
                 await append_to_list(connection, tenant, response_id, "output", 0, outputs)
         return True
+
+    async def with_status(self, response_ids: Sequence[str], status: str) -> set[str]:
+        """Those of ``response_ids`` (of any tenant) whose stored status is ``status``."""
+        if not response_ids:
+            return set()
+        query = select(ResponseRow.id).where(
+            ResponseRow.id.in_(list(response_ids)), ResponseRow.status == status
+        )
+        async with self.database.engine.connect() as connection:
+            return set((await connection.scalars(query)).all())
 
     async def get_response(
         self, tenant: str, response_id: str, *, include_input: bool = False
