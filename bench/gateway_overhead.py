@@ -17,20 +17,25 @@ after a warm-up, with 32 connections and then 1 (unloaded latency), all ``POST
 /v1/responses`` with a short input. Cases:
 
 (a) straight to the upstream, the floor: its ``/v1/chat/completions`` and ``/v1/responses``;
-(b) agentrig in gateway mode (``agentrig serve --upstream``: uvicorn, one process, SQLite
-    in a temporary data directory unless ``--agentrig-database-url``), ``store`` true/false;
+(b) agentrig in gateway mode (``agentrig serve --upstream --workers N``: uvicorn, N worker
+    processes, by default one per core as agentic-api runs a thread per core; SQLite in a
+    temporary data directory unless ``--agentrig-database-url``), ``store`` true/false;
+    ``--also-one-worker`` adds the rows of one process (``agentrig-1w``);
 (c) agentic-api 0.9.0 (PyPI ``agentic-api``, a Rust gateway: ``agentic-server
     --llm-api-base``, SQLite), ``store`` true/false;
 (d) the LiteLLM proxy (``litellm[proxy]`` in its own virtualenv, ``--install-litellm``
-    makes one; one worker, no master key, a model pointing at the upstream).
+    makes one; ``--litellm-workers`` workers, 1 by default as in the issue's measurement;
+    no master key, a model pointing at the upstream).
 
 Printed per case: requests/s, p50/p99 latency, added p50/p99 (the case's latency minus the
 direct upstream's, on the upstream endpoint that gateway calls, same load), CPU time per
 request of the gateway's processes (``/proc/<pid>/stat`` utime+stime of its process tree,
 before and after), errors; then the ratios against the targets of the issue: agentrig
 store=true throughput at least half of agentic-api's and 10x LiteLLM's, added p50 at one
-connection under 2 ms. A contender that cannot be found or started is reported as
-unavailable and the rest still runs. Every process started here is stopped on the way out.
+connection under 2 ms, and the CPU time per request against each peer, the ratio that
+does not depend on how many processes or cores each one uses. A contender that cannot be
+found or started is reported as unavailable and the rest still runs. Every process started
+here is stopped on the way out.
 
 Run: ``.venv/bin/python bench/gateway_overhead.py`` (needs ``nginx`` and ``wrk``:
 ``apt-get install -y nginx-light wrk``; ``pip install -e '.[bench]'`` brings agentic-api;
@@ -532,7 +537,7 @@ class Bench:
 
     # --- the contenders ---
 
-    def agentrig(self, database_url: str | None) -> Callable:
+    def agentrig(self, database_url: str | None, workers: int) -> Callable:
         @contextlib.contextmanager
         def launch(stream: bool) -> Iterator[tuple[str, Process]]:
             port = free_port()
@@ -542,7 +547,7 @@ class Bench:
             if database_url:
                 env["AGENTRIG_DATABASE_URL"] = database_url
             executable = Path(sys.executable).with_name("agentrig")
-            argv = [str(executable), "serve", "--port", str(port)]
+            argv = [str(executable), "serve", "--port", str(port), "--workers", str(workers)]
             argv += ["--upstream", self.upstream(stream) + "/v1"]
             with started("agentrig", argv, data, env) as process:
                 yield f"http://127.0.0.1:{port}/v1/responses", process
@@ -564,7 +569,7 @@ class Bench:
 
         return launch
 
-    def litellm(self, binary: str) -> Callable:
+    def litellm(self, binary: str, workers: int) -> Callable:
         @contextlib.contextmanager
         def launch(stream: bool) -> Iterator[tuple[str, Process]]:
             port = free_port()
@@ -582,7 +587,7 @@ class Bench:
             settings = {"telemetry": False, "set_verbose": False}
             config.write_text(json.dumps({"model_list": [model], "litellm_settings": settings}))
             argv = [binary, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-            argv += ["--num_workers", "1"]
+            argv += ["--num_workers", str(workers)]
             env = {
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                 "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
@@ -625,7 +630,7 @@ def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def report(bench: Bench) -> None:
+def report(bench: Bench, agentrig_workers: int, litellm_workers: int) -> None:
     table = Table(title=f"gateway overhead: POST /v1/responses, wrk {bench.seconds:g} s per case")
     columns = ("target", "stream", "store", "conns", "req/s", "p50 ms", "p99 ms")
     columns += ("+p50 ms", "+p99 ms", "CPU µs/req", "errors")
@@ -655,7 +660,10 @@ def report(bench: Bench) -> None:
                 return r
         return None
 
-    console.print("\nratios (agentrig store=true):")
+    console.print(
+        f"\nratios (agentrig store=true, {agentrig_workers} worker process(es); "
+        f"LiteLLM {litellm_workers} worker(s); agentic-api all cores):"
+    )
     for stream in (False, True):
         mode = "streamed" if stream else "non-streamed"
         ours = find("agentrig", stream, True, 32)
@@ -674,6 +682,13 @@ def report(bench: Bench) -> None:
                 f"({ours.requests_per_s:,.0f} / {theirs.requests_per_s:,.0f} req/s): "
                 f"{verdict} the target of >= {target:g}"
             )
+            if ours.cpu_us_per_request and theirs.cpu_us_per_request:
+                console.print(
+                    f"    CPU per request, {other} / agentrig = "
+                    f"{theirs.cpu_us_per_request / ours.cpu_us_per_request:.2f} "
+                    f"({theirs.cpu_us_per_request:,.0f} / {ours.cpu_us_per_request:,.0f} µs): "
+                    "the ratio that does not depend on processes or cores"
+                )
         alone = find("agentrig", stream, True, 1)
         if alone is not None and alone.added_p50 is not None:
             verdict = "meets" if alone.added_p50 < 2 else "misses"
@@ -691,6 +706,18 @@ def main() -> None:
         "--only", default="agentrig,agentic-api,litellm", help="comma-separated contenders"
     )
     parser.add_argument("--agentrig-database-url", help="e.g. postgresql://127.0.0.1:5432/bench")
+    parser.add_argument(
+        "--agentrig-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="agentrig serve --workers (default: the cores, as agentic-api uses them all)",
+    )
+    parser.add_argument(
+        "--also-one-worker",
+        action="store_true",
+        help="also run agentrig with one worker (the row 'agentrig-1w')",
+    )
+    parser.add_argument("--litellm-workers", type=int, default=1, help="its --num_workers")
     parser.add_argument("--agentic-bin", help="the agentic-server binary (agentic-api 0.9.0)")
     parser.add_argument("--litellm-bin", help="the litellm CLI of a virtualenv of its own")
     parser.add_argument(
@@ -722,10 +749,14 @@ def main() -> None:
             console.print("direct to the upstream (nginx)", style="bold")
             bench.run_direct()
             if "agentrig" in only:
-                console.print("agentrig serve --upstream", style="bold")
-                bench.run_gateway(
-                    "agentrig", "/v1/chat/completions", bench.agentrig(args.agentrig_database_url)
-                )
+                workers = args.agentrig_workers
+                console.print(f"agentrig serve --upstream --workers {workers}", style="bold")
+                launch = bench.agentrig(args.agentrig_database_url, workers)
+                bench.run_gateway("agentrig", "/v1/chat/completions", launch)
+                if args.also_one_worker and workers != 1:
+                    console.print("agentrig serve --upstream --workers 1", style="bold")
+                    launch = bench.agentrig(args.agentrig_database_url, 1)
+                    bench.run_gateway("agentrig-1w", "/v1/chat/completions", launch)
             if "agentic-api" in only:
                 binary = find_agentic(args.agentic_bin)
                 if binary is None:
@@ -743,8 +774,9 @@ def main() -> None:
                     )
                 else:
                     console.print(f"LiteLLM proxy ({binary})", style="bold")
-                    bench.run_gateway("litellm", "/v1/responses", bench.litellm(binary), (True,))
-        report(bench)
+                    launch = bench.litellm(binary, args.litellm_workers)
+                    bench.run_gateway("litellm", "/v1/responses", launch, (True,))
+        report(bench, args.agentrig_workers, args.litellm_workers)
         if args.json:
             rows = [
                 {k: v for k, v in r.__dict__.items() if k != "floor"}
