@@ -541,7 +541,7 @@ class Bench:
         @contextlib.contextmanager
         def launch(stream: bool) -> Iterator[tuple[str, Process]]:
             port = free_port()
-            data = self.folder / f"agentrig-{'stream' if stream else 'plain'}"
+            data = self.folder / f"agentrig-{workers}w-{'stream' if stream else 'plain'}"
             data.mkdir()
             env = {"AGENTRIG_DATA_DIR": str(data)}
             if database_url:

@@ -215,6 +215,36 @@ def test_chat_completions_and_models(served):
     assert {"default", "fake/m", "agent:maths"} <= models
 
 
+def test_chat_completions_carry_images_and_files_and_refuse_unknown_parts(served):
+    client = served.openai()
+    served.fake.script(Reply(text="a red square"))
+    parts = [
+        {"type": "text", "text": "What is this?"},
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"},
+        },
+        {
+            "type": "file",
+            "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"},
+        },
+    ]
+    completion = client.chat.completions.create(
+        model="default", messages=[{"role": "user", "content": parts}]
+    )
+    assert completion.choices[0].message.content == "a red square"
+    assert served.fake.requests[-1]["messages"][-1] == {"role": "user", "content": parts}
+    audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    refused = httpx.post(
+        f"{served.v1}/chat/completions",
+        json={"model": "default", "messages": [{"role": "user", "content": [audio]}]},
+        timeout=30,
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "messages[0].content[0].type"
+    assert "input_audio" in refused.json()["error"]["message"]
+
+
 def test_health_ready_metrics(served):
     assert httpx.get(f"{served.url}/health").json() == {"status": "ok"}
     ready = httpx.get(f"{served.url}/ready")

@@ -17,7 +17,16 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrig.errors import AgentrigError
-from agentrig.items import FunctionCall, FunctionCallOutput, Item, Message, new_id
+from agentrig.items import (
+    FunctionCall,
+    FunctionCallOutput,
+    InputFile,
+    InputImage,
+    InputText,
+    Item,
+    Message,
+    new_id,
+)
 from agentrig.llm.types import (
     Completed,
     ModelRequest,
@@ -39,9 +48,22 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class ImageURL(_Lenient):
+    url: str
+    detail: Literal["low", "high", "auto"] = "auto"
+
+
+class ChatFile(_Lenient):
+    file_data: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+
+
 class ChatPart(_Lenient):
     type: str
     text: str | None = None
+    image_url: ImageURL | None = None
+    file: ChatFile | None = None
 
 
 class FunctionName(_Lenient):
@@ -113,6 +135,29 @@ def _text(content: str | list[ChatPart] | None) -> str:
     return content or ""
 
 
+def _content(message: ChatMessage, index: int) -> str | list[Any]:
+    """A user message's text, or its parts (text, images, files) as item content parts."""
+    if not isinstance(message.content, list) or message.role == "assistant":
+        return _text(message.content)
+    parts: list[Any] = []
+    for number, part in enumerate(message.content):
+        where = f"messages[{index}].content[{number}]"
+        if part.type == "text":
+            parts.append(InputText(text=part.text or ""))
+        elif part.type == "image_url" and part.image_url is not None:
+            parts.append(InputImage(image_url=part.image_url.url, detail=part.image_url.detail))
+        elif part.type == "file" and part.file is not None:
+            parts.append(InputFile(**part.file.model_dump(exclude_none=True)))
+        else:
+            raise APIError(
+                400,
+                f"{where}: unsupported content part {part.type!r} (or its body is missing); "
+                "text, image_url and file parts are supported",
+                param=f"{where}.type",
+            )
+    return parts
+
+
 def model_request(body: ChatRequest) -> ModelRequest:
     instructions: list[str] = []
     items: list[Item] = []
@@ -129,7 +174,7 @@ def model_request(body: ChatRequest) -> ModelRequest:
             )
         else:
             if message.content:
-                items.append(Message(role=message.role, content=_text(message.content)))
+                items.append(Message(role=message.role, content=_content(message, index)))
             for call in message.tool_calls or []:
                 items.append(
                     FunctionCall(

@@ -91,9 +91,24 @@ def from_exception(exc: Exception) -> APIError:
     )
 
 
+def _path(location: Any) -> str:
+    """A pydantic error location as OpenAI names a field: ``input[0].content``.
+
+    pydantic's names of union branches (``list[...]``, ``function-after[...]``) are left out.
+    """
+    path = ""
+    for part in location:
+        if part == "body" and not path:
+            continue
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif "[" not in str(part) and "(" not in str(part):
+            path += f".{part}" if path else str(part)
+    return path
+
+
 def _validation_param(errors: list[dict[str, Any]]) -> str | None:
-    location = [str(part) for part in errors[0].get("loc", ()) if part != "body"]
-    return ".".join(location) or None
+    return _path(errors[0].get("loc", ())) or None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -105,10 +120,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         param = _validation_param(errors) if errors else None
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e['msg']}"
-            for e in errors[:5]
-        )
+        detail = "; ".join(f"{_path(e.get('loc', ())) or 'body'}: {e['msg']}" for e in errors[:5])
         return APIError(400, f"Invalid request: {detail}", param=param).response()
 
     @app.exception_handler(StarletteHTTPException)

@@ -233,9 +233,10 @@ def _fail(turn: Turn, exc: Exception) -> APIError:
     return error
 
 
-async def _save(state: ServerState, turn: Turn, *, first: bool = True) -> None:
+async def _save(state: ServerState, turn: Turn, *, first: bool = True) -> dict[str, Any]:
+    """Store the turn's response (if ``store``); returns the response object."""
     if not turn.body.store:
-        return
+        return turn.resource()
     tenant = turn.tenant
     # Ids now, for the resource; the items are written by create/update_response, in the
     # response's own transaction (not in two more transactions of their own before it).
@@ -244,29 +245,31 @@ async def _save(state: ServerState, turn: Turn, *, first: bool = True) -> None:
         "completed",
         "incomplete",
     )
+    resource = turn.resource()
     try:
         if first:
             await state.responses.create_response(
                 tenant,
                 turn.id,
-                turn.resource(),
+                resource,
                 turn.input,
                 turn.output,
                 previous_response_id=turn.body.previous_response_id,
                 conversation_id=turn.conversation_id,
                 add_to_conversation=to_conversation,
             )
-            return
+            return resource
         if not await state.responses.update_response(
-            tenant, turn.id, turn.resource(), turn.output, only_if_status=("in_progress",)
+            tenant, turn.id, resource, turn.output, only_if_status=("in_progress",)
         ):
-            return  # cancelled meanwhile: the cancel stands
+            return resource  # cancelled meanwhile: the cancel stands
         if to_conversation and turn.conversation_id is not None:
             added = await state.responses.add_conversation_items(
                 tenant, turn.conversation_id, [*turn.input, *turn.output]
             )
             if added is None:
                 raise LookupError(turn.conversation_id)
+        return resource
     except LookupError:
         # Deleted while the model answered: the response cannot join it.
         if turn.body.previous_response_id is not None:
@@ -312,8 +315,7 @@ async def create_response(
         await _execute(state, turn, None)
     except Exception as exc:
         raise _fail(turn, exc) from exc
-    await _save(state, turn)
-    return JSONResponse(turn.resource())
+    return JSONResponse(await _save(state, turn))
 
 
 async def _in_background(state: ServerState, turn: Turn) -> None:
@@ -360,12 +362,11 @@ def _stream(state: ServerState, turn: Turn) -> EventStreamResponse:
         for event in stream.finish(turn.status):
             send(event)
         try:
-            await _save(state, turn)
+            final = await _save(state, turn)
         except APIError as exc:  # its conversation or previous response was deleted
             _fail(turn, exc)
             send(stream.failed(turn.resource()))
             return
-        final = turn.resource()
         send(stream.incomplete(final) if turn.status == "incomplete" else stream.completed(final))
 
     return EventStreamResponse(produce)

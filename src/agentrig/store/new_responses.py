@@ -181,5 +181,16 @@ def _row(new: NewResponse, now: datetime) -> dict[str, Any]:
 
 
 def _stored(new: NewResponse, now: datetime) -> StoredResponse:
-    row = _row(new, now) | {"resource": new.resource}
-    return StoredResponse(**row, output=list(new.output), input=list(new.input))
+    return StoredResponse(
+        id=new.id,
+        tenant=new.tenant,
+        status=str(new.resource.get("status") or "in_progress"),
+        model=str(new.resource.get("model") or ""),
+        previous_response_id=new.previous_response_id,
+        conversation_id=new.conversation_id,
+        resource=new.resource,
+        output=list(new.output),
+        created_at=now,
+        updated_at=now,
+        input=list(new.input),
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import case, func, insert, select
@@ -69,7 +69,7 @@ class SQLUsageLedger:
                 try:
                     async with self.database.session() as session:
                         await session.execute(
-                            insert(UsageRow), [asdict(record) for record in self._writing]
+                            insert(UsageRow), [_row(record) for record in self._writing]
                         )
                         await session.commit()
                 except BaseException:
@@ -129,3 +129,11 @@ async def usage_summary(database: Database, since: datetime | None = None) -> li
     async with database.session() as session:
         rows = (await session.execute(query.order_by(UsageRow.role, UsageRow.model))).all()
     return [UsageSummaryRow(*(row[:3]), *(int(value or 0) for value in row[3:])) for row in rows]
+
+
+_COLUMNS = tuple(field.name for field in fields(UsageRecord))
+
+
+def _row(record: UsageRecord) -> dict[str, object]:
+    """The record's columns (``dataclasses.asdict`` deep-copies, several times slower)."""
+    return {name: getattr(record, name) for name in _COLUMNS}
