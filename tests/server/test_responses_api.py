@@ -145,6 +145,17 @@ def test_errors_use_the_openai_envelope(served):
         client.responses.retrieve("resp_missing")
     bad = httpx.post(f"{served.v1}/responses", json={"model": "default", "input": 5})
     assert bad.status_code == 400 and "input" in bad.json()["error"]["message"]
+    part = {"type": "message", "role": "user", "content": [{"type": "input_text"}]}
+    for body, param in (
+        ({"input": [part]}, "input[0].content[0].text"),
+        ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id"),
+        ({"input": "x", "tools": [{"type": "function"}]}, "tools[0].name"),
+        ({"input": "x", "temperature": "hot"}, "temperature"),
+    ):
+        bad = httpx.post(f"{served.v1}/responses", json={"model": "default", **body})
+        error = bad.json()["error"]
+        assert (bad.status_code, error["param"]) == (400, param), error
+        assert error["message"].startswith(f"Invalid request: {param}: ")
     served.fake.script(Fail(500), Fail(500), Fail(500))
     with pytest.raises(openai.APIStatusError) as caught:
         client.responses.create(model="default", input="x")

@@ -8,6 +8,7 @@ is a 500 whose details stay in the log.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -107,8 +108,26 @@ def _path(location: Any) -> str:
     return path
 
 
+# agentrig's own request checks say "<field path>: <what is wrong>" (see server/wire.py).
+_OWN_CHECK = re.compile(r"^(?:Value error, )?(?P<path>[A-Za-z_][\w.\[\]]*): ")
+
+
 def _validation_param(errors: list[dict[str, Any]]) -> str | None:
-    return _path(errors[0].get("loc", ())) or None
+    path = _path(errors[0].get("loc", ()))
+    found = _OWN_CHECK.match(str(errors[0].get("msg", "")))
+    if found is not None and errors[0].get("type") == "value_error":
+        return (
+            f"{path}.{found['path']}"
+            if path and not found["path"].startswith(path)
+            else (found["path"])
+        )
+    return path or None
+
+
+def _message(error: dict[str, Any]) -> str:
+    text = str(error.get("msg", "")).removeprefix("Value error, ")
+    path = _path(error.get("loc", ()))
+    return text if not path or text.startswith(path) else f"{path}: {text}"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -120,7 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         param = _validation_param(errors) if errors else None
-        detail = "; ".join(f"{_path(e.get('loc', ())) or 'body'}: {e['msg']}" for e in errors[:5])
+        detail = "; ".join(_message(e) for e in errors[:5])
         return APIError(400, f"Invalid request: {detail}", param=param).response()
 
     @app.exception_handler(StarletteHTTPException)

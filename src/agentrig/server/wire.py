@@ -276,8 +276,26 @@ def _input_entry(raw: Any, where: str) -> Item | str:
         return cls.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-        raise ValueError(f"{where}{loc}: {error['msg']}") from None
+        raise ValueError(f"{where}{_location(error['loc'])}: {error['msg']}") from None
+
+
+_UNION_TAGS = frozenset(
+    {"input_text", "output_text", "refusal", "input_image", "input_file", "summary_text"}
+)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    """``[0].text`` for pydantic's ``(0, 'input_text', 'text')``: after a list index may come
+    the tag of a union member (the part's ``type``), which is not a field."""
+    path, after_index = "", False
+    for part in loc:
+        if isinstance(part, int):
+            path, after_index = path + f"[{part}]", True
+            continue
+        if not (after_index and part in _UNION_TAGS):
+            path += f".{part}"
+        after_index = False
+    return path
 
 
 def _content(value: Any, where: str) -> str | list[JSON]:
