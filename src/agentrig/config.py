@@ -144,6 +144,75 @@ class ServerSettings(_Section):
     workers: int = Field(default=1, ge=1, le=64)  # server processes sharing the port
 
 
+class FilesSettings(_Section):
+    """The ``[files]`` section: where uploaded documents are kept.
+
+    ``backend = "local"`` keeps them under ``directory`` (default ``data_dir/files``);
+    ``"s3"`` in ``bucket`` of an S3-compatible service (AWS, MinIO, RustFS), credentials
+    from the variables named by ``access_key_env`` / ``secret_key_env`` (else boto's own
+    chain: environment, profile, instance role)."""
+
+    backend: Literal["local", "s3"] = "local"
+    directory: Path | None = None
+    bucket: str | None = None
+    endpoint_url: str | None = None  # None: AWS
+    region: str | None = None
+    path_style: bool = False  # MinIO and RustFS want path-style addressing
+    access_key_env: str | None = None
+    secret_key_env: str | None = None
+    presign_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> FilesSettings:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("bucket: the s3 backend needs a bucket")
+        return self
+
+
+class KnowledgeSettings(_Section):
+    """The ``[knowledge]`` section: ingestion, the vector store and retrieval.
+
+    Vectors live in Qdrant: embedded under ``qdrant_path`` (default ``data_dir/qdrant``)
+    unless ``qdrant_url`` names a server (``qdrant_api_key_env`` its key's variable)."""
+
+    chunk_size: int = Field(default=1000, ge=16, le=100_000)  # tokens
+    chunk_overlap: int = Field(default=200, ge=0)
+    max_file_mb: float = Field(default=50, gt=0)
+    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    qdrant_path: Path | None = None
+    qdrant_url: str | None = None
+    qdrant_api_key_env: str | None = None
+    default_kb: str = "default"
+    top_k: int = Field(default=5, ge=1, le=200)
+    dense_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=1.0, ge=0)
+    rrf_k: int = Field(default=60, ge=1)
+    min_score: float | None = None  # similarity threshold on dense scores
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> KnowledgeSettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
+        return self
+
+
+class JobsSettings(_Section):
+    """The ``[jobs]`` section: background work (document indexing, asynchronous chat).
+
+    ``backend = "local"``: asyncio workers inside the server over job rows in the
+    database; ``"redis"``: arq on ``redis_url``, run by ``agentrig worker`` processes."""
+
+    backend: Literal["local", "redis"] = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    concurrency: int = Field(default=2, ge=1, le=256)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_delay_seconds: float = Field(default=1.0, ge=0)
+    lease_seconds: float = Field(default=60.0, gt=0)  # a silent worker's job is taken over
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "agentrig"
@@ -164,6 +233,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     llm: LLMSettings = Field(default_factory=LLMSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -176,6 +248,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_toml_path.get())
         return (init_settings, env_settings, toml)
+
+    @property
+    def files_directory(self) -> Path:
+        return self.files.directory or self.data_dir / "files"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.knowledge.qdrant_path or self.data_dir / "qdrant"
 
     @property
     def effective_database_url(self) -> str:
