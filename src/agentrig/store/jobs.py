@@ -1,0 +1,199 @@
+"""Job rows: the record of truth of background work, whichever queue carries it.
+
+A job is ``queued`` until a worker claims it; claiming makes it ``running`` with a lease
+(``lease_until``) that the worker extends while it works (:meth:`JobStore.heartbeat`). A
+worker that dies (even by SIGKILL) stops extending it, and once the lease has passed
+another worker claims the job again: nothing is lost. Every change after the claim names
+the worker and its attempt, so a worker that comes back after its job was taken over
+cannot overwrite the new owner's outcome (fencing). A failed attempt is retried after a
+delay until ``max_attempts``, then the job is ``failed`` with its error.
+
+Claiming is one ``UPDATE … RETURNING`` over the oldest claimable row; on PostgreSQL the
+row is chosen ``FOR UPDATE SKIP LOCKED``, so concurrent workers never claim the same job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from agentrig.items import new_id
+from agentrig.store.db import Database
+from agentrig.store.models import JobRow
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+FINISHED = (SUCCEEDED, FAILED)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as stored; ``payload`` and ``result`` are JSON values."""
+
+    id: str
+    type: str
+    tenant: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    max_attempts: int
+    result: Any
+    error: str | None
+    worker: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        id=row.id,
+        type=row.type,
+        tenant=row.tenant,
+        payload=json.loads(row.payload),
+        status=row.status,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        result=None if row.result is None else json.loads(row.result),
+        error=row.error,
+        worker=row.worker,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobStore:
+    """Enqueue, claim, heartbeat and finish job rows in a migrated :class:`Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def enqueue(
+        self,
+        type: str,
+        tenant: str,
+        payload: dict[str, Any],
+        *,
+        max_attempts: int = 5,
+        job_id: str | None = None,
+    ) -> Job:
+        now = _now()
+        row = {
+            "id": job_id or new_id("job"),
+            "type": type,
+            "tenant": tenant,
+            "payload": json.dumps(payload),
+            "status": QUEUED,
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "run_after": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self.database.engine.begin() as connection:
+            await connection.execute(JobRow.__table__.insert().values(row))
+        return await self._get(row["id"])  # type: ignore[return-value]
+
+    async def get(self, job_id: str, tenant: str | None = None) -> Job | None:
+        """The job, ``None`` if there is none (or it is another ``tenant``'s)."""
+        job = await self._get(job_id)
+        return None if job is None or (tenant is not None and job.tenant != tenant) else job
+
+    async def _get(self, job_id: str) -> Job | None:
+        async with self.database.engine.connect() as connection:
+            row = (await connection.execute(select(JobRow).where(JobRow.id == job_id))).first()
+        return None if row is None else _job(row)
+
+    async def claim(
+        self,
+        worker: str,
+        *,
+        lease_seconds: float,
+        job_id: str | None = None,
+        types: tuple[str, ...] | None = None,
+    ) -> Job | None:
+        """Take the oldest claimable job (or the job ``job_id``): queued and due, or running
+        with its lease passed. ``None`` when there is none."""
+        now = _now()
+        claimable = or_(
+            and_(JobRow.status == QUEUED, JobRow.run_after <= now),
+            and_(JobRow.status == RUNNING, JobRow.lease_until < now),
+        )
+        choice = select(JobRow.id).where(claimable).order_by(JobRow.created_at).limit(1)
+        if job_id is not None:
+            choice = choice.where(JobRow.id == job_id)
+        if types is not None:
+            choice = choice.where(JobRow.type.in_(types))
+        if not self.database.is_sqlite:
+            choice = choice.with_for_update(skip_locked=True)
+        claim = (
+            update(JobRow)
+            .where(JobRow.id == choice.scalar_subquery(), claimable)
+            .values(
+                status=RUNNING,
+                attempts=JobRow.attempts + 1,
+                worker=worker,
+                lease_until=now + timedelta(seconds=lease_seconds),
+                started_at=now,
+                updated_at=now,
+            )
+            .returning(*JobRow.__table__.columns)
+        )
+        async with self.database.engine.begin() as connection:
+            row = (await connection.execute(claim)).first()
+        return None if row is None else _job(row)
+
+    async def heartbeat(self, job: Job, worker: str, *, lease_seconds: float) -> bool:
+        """Extend the lease; ``False`` if the job is no longer this worker's."""
+        until = _now() + timedelta(seconds=lease_seconds)
+        return await self._change(job, worker, lease_until=until)
+
+    async def succeed(self, job: Job, worker: str, result: Any) -> bool:
+        """Record the result; ``False`` if the job was taken over meanwhile."""
+        return await self._change(
+            job, worker, status=SUCCEEDED, result=json.dumps(result), error=None, finished=True
+        )
+
+    async def fail(self, job: Job, worker: str, error: str, *, retry_after: float | None) -> bool:
+        """Record a failed attempt: queued again after ``retry_after`` seconds if attempts
+        remain (and a delay is given), else failed for good."""
+        if retry_after is not None and job.attempts < job.max_attempts:
+            due = _now() + timedelta(seconds=retry_after)
+            return await self._change(
+                job, worker, status=QUEUED, error=error, run_after=due, lease_until=None
+            )
+        return await self._change(job, worker, status=FAILED, error=error, finished=True)
+
+    async def _change(
+        self, job: Job, worker: str, *, finished: bool = False, **values: Any
+    ) -> bool:
+        now = _now()
+        values |= {"updated_at": now} | ({"finished_at": now} if finished else {})
+        mine = (
+            JobRow.id == job.id,
+            JobRow.status == RUNNING,
+            JobRow.worker == worker,
+            JobRow.attempts == job.attempts,
+        )
+        async with self.database.engine.begin() as connection:
+            changed = await connection.execute(update(JobRow).where(*mine).values(**values))
+        return changed.rowcount == 1
+
+    async def count(self, status: str | None = None) -> int:
+        query = select(func.count()).select_from(JobRow)
+        if status is not None:
+            query = query.where(JobRow.status == status)
+        async with self.database.engine.connect() as connection:
+            return int(await connection.scalar(query) or 0)
