@@ -1,0 +1,1 @@
+"""Background jobs: the queue backends, the runner, and the job handlers."""
