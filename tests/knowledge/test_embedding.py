@@ -1,0 +1,34 @@
+"""Chunks are embedded in batches, and a text already embedded is never embedded again."""
+
+from __future__ import annotations
+
+from agentrig.knowledge.embedding import CachedEmbedder
+from agentrig.store import Database
+from agentrig.store.documents import EmbeddingCache
+
+
+class CountingEmbedder:
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    async def embed(self, texts):
+        self.batches.append(list(texts))
+        return [[float(len(text)), float(sum(map(ord, text)) % 97)] for text in texts]
+
+
+async def test_each_distinct_text_is_embedded_once_across_calls(database: Database):
+    model = CountingEmbedder()
+    embedder = CachedEmbedder(model, EmbeddingCache(database), "test/model", batch_size=3)
+    texts = ["alpha", "beta", "alpha", "gamma", "delta", "epsilon", "beta"]
+    first = await embedder.embed(texts)
+    assert first == [[float(len(t)), float(sum(map(ord, t)) % 97)] for t in texts]
+    assert [len(batch) for batch in model.batches] == [3, 2]  # 5 distinct texts, batches of 3
+    assert (embedder.embedded, embedder.reused) == (5, 2)
+    again = await CachedEmbedder(model, EmbeddingCache(database), "test/model").embed(
+        ["gamma", "zeta", "alpha"]
+    )
+    assert model.batches[-1] == ["zeta"]  # only the new text went to the model
+    assert again[0] == first[3] and again[2] == first[0]
+    other = CachedEmbedder(model, EmbeddingCache(database), "other/model")
+    await other.embed(["alpha"])
+    assert model.batches[-1] == ["alpha"]  # another model's vectors are its own
