@@ -32,3 +32,21 @@ async def test_each_distinct_text_is_embedded_once_across_calls(database: Databa
     other = CachedEmbedder(model, EmbeddingCache(database), "other/model")
     await other.embed(["alpha"])
     assert model.batches[-1] == ["alpha"]  # another model's vectors are its own
+
+
+async def test_concurrent_calls_share_the_models_batches(database: Database):
+    import asyncio
+
+    class Slow(CountingEmbedder):
+        async def embed(self, texts):
+            await asyncio.sleep(0.01)
+            return await super().embed(texts)
+
+    model = Slow()
+    embedder = CachedEmbedder(model, EmbeddingCache(database), "test/model", batch_size=16)
+    calls = [embedder.embed([f"document {n} chunk {c}" for c in range(2)]) for n in range(20)]
+    results = await asyncio.gather(*calls)
+    assert [len(r) for r in results] == [2] * 20
+    assert sum(len(batch) for batch in model.batches) == 40
+    assert len(model.batches) <= 5  # not one model call per document
+    assert results[7][1] == (await embedder.embed(["document 7 chunk 1"]))[0]

@@ -1,0 +1,68 @@
+"""Retrieval: dense similarity and BM25 keyword search, fused with reciprocal rank fusion.
+
+``mode="hybrid"`` (the default) asks both rankings for ``candidates`` chunks each and
+fuses them, weighted by ``dense_weight`` and ``keyword_weight`` (``[knowledge]``);
+``"dense"`` and ``"keywords"`` use one ranking alone (``agentrig eval retrieval``
+compares the three). ``min_score`` is a cosine-similarity threshold on the dense
+ranking: keyword matches are kept on their own merit. Every hit carries its document,
+chunk, page, heading and score, and only the tenant's chunks are searched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentrig.config import KnowledgeSettings
+from agentrig.knowledge.fusion import reciprocal_rank_fusion
+from agentrig.knowledge.vectors import Hit, VectorStore
+from agentrig.llm.types import Embedder
+
+Mode = Literal["hybrid", "dense", "keywords"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "keywords")
+
+
+@dataclass
+class Retriever:
+    """Searches the knowledge bases in ``vectors``, embedding queries with ``embedder``."""
+
+    vectors: VectorStore
+    embedder: Embedder
+    settings: KnowledgeSettings
+
+    async def search(
+        self,
+        query: str,
+        *,
+        tenant: str,
+        kb: str | None = None,
+        top_k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        min_score: float | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[Hit]:
+        """The ``top_k`` chunks of ``kb`` that best answer ``query``."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if not query.strip():
+            raise ValueError("query: empty; say what to search for")
+        settings = self.settings
+        kb = kb or settings.default_kb
+        top_k = top_k or settings.top_k
+        threshold = settings.min_score if min_score is None else min_score
+        depth = top_k if mode != "hybrid" else max(4 * top_k, 20)
+        where = {"tenant": tenant, "top_k": depth, "filters": dict(filters or {}) or None}
+        dense: list[Hit] = []
+        keywords: list[Hit] = []
+        if mode in ("hybrid", "dense"):
+            [vector] = await self.embedder.embed([query])
+            dense = await self.vectors.search_dense(kb, vector, min_score=threshold, **where)
+        if mode in ("hybrid", "keywords"):
+            keywords = await self.vectors.search_keywords(kb, query, **where)
+        if mode == "dense":
+            return dense[:top_k]
+        if mode == "keywords":
+            return keywords[:top_k]
+        rankings = [(settings.dense_weight, dense), (settings.keyword_weight, keywords)]
+        return reciprocal_rank_fusion(rankings, k=settings.rrf_k, top_k=top_k)
