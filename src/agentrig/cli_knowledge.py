@@ -1,0 +1,167 @@
+"""The knowledge commands: ``agentrig ingest``, ``agentrig search``, ``agentrig eval
+retrieval`` and ``agentrig worker`` (registered on the main app by :mod:`agentrig.cli`).
+
+``ingest`` and ``search`` work on the configured data directory in this process (with
+embedded Qdrant, not while a server holds it: use the server's upload API then).
+``eval retrieval`` ingests a BEIR corpus into a temporary data directory unless
+``--data-dir`` is given, so an evaluation never touches your knowledge bases.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agentrig.cli import ConfigOption, _run, app, console
+from agentrig.config import Settings
+from agentrig.knowledge.retrieval import MODES
+from agentrig.knowledge.service import Knowledge
+from agentrig.llm.router import ModelRouter
+from agentrig.store import Database, SQLUsageLedger
+
+LOCAL_TENANT = "default"  # the tenant of a server without API keys
+eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
+
+
+@asynccontextmanager
+async def open_knowledge(settings: Settings) -> AsyncIterator[Knowledge]:
+    database = await Database.open(settings)
+    router = ModelRouter.from_settings(settings, ledger=SQLUsageLedger(database))
+    knowledge = Knowledge.open(settings, database, router)
+    try:
+        yield knowledge
+    finally:
+        await knowledge.aclose()
+        await router.aclose()
+        await database.aclose()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    kb: Annotated[str | None, typer.Option(help="Knowledge base (default: default).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Store, parse, chunk, embed and index documents."""
+    files = sorted({p for path in paths for p in ([path] if path.is_file() else path.rglob("*"))})
+    files = [path for path in files if path.is_file() and not path.name.startswith(".")]
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
+
+    async def main(settings: Settings) -> None:
+        failed = 0
+        async with open_knowledge(settings) as knowledge:
+            with _progress() as progress:
+                task = progress.add_task("indexing", total=len(files))
+                for path in files:
+                    progress.update(task, description=path.name[:40])
+                    document = await knowledge.add_document(
+                        LOCAL_TENANT, path.read_bytes(), path.name, kb=kb
+                    )
+                    report = await knowledge.index(LOCAL_TENANT, document.id)
+                    if report.status != "indexed":
+                        failed += 1
+                        progress.console.print(f"[red]failed[/] {path}: {report.reason}")
+                    progress.advance(task)
+        console.print(f"{len(files) - failed} indexed, {failed} failed")
+        if failed:
+            raise typer.Exit(1)
+
+    _run(main, config)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    kb: Annotated[str | None, typer.Option(help="Knowledge base (default: default).")] = None,
+    top_k: Annotated[int, typer.Option(min=1, max=100, help="How many hits.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or keywords.")] = "hybrid",
+    config: ConfigOption = None,
+) -> None:
+    """Search a knowledge base; prints each hit with its source."""
+
+    async def main(settings: Settings) -> None:
+        async with open_knowledge(settings) as knowledge:
+            hits = await knowledge.retriever.search(
+                query,
+                tenant=LOCAL_TENANT,
+                kb=kb,
+                top_k=top_k,
+                mode=mode,  # type: ignore[arg-type]
+            )
+        table = Table("score", "source", "text")
+        for hit in hits:
+            where = hit.metadata.get("filename") or hit.document_id
+            where += f" p.{hit.page}" if hit.page else ""
+            where += f" ({hit.heading})" if hit.heading else ""
+            table.add_row(f"{hit.score:.3f}", where, " ".join(hit.text.split())[:160])
+        console.print(table if hits else "no hits")
+
+    _run(main, config)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: Annotated[Path, typer.Option(help="A BEIR folder: corpus, queries, qrels.")],
+    modes: Annotated[str, typer.Option(help="Comma-separated modes.")] = ",".join(MODES),
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the index here (default: a temporary folder).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """nDCG@10 and recall@10 of dense, keyword and hybrid retrieval on a BEIR dataset."""
+    from agentrig.knowledge.evaluation import Dataset, evaluate, ingest_corpus
+
+    chosen = [mode.strip() for mode in modes.split(",") if mode.strip()]
+    if unknown := [mode for mode in chosen if mode not in MODES]:
+        raise typer.BadParameter(f"unknown mode(s) {unknown}; choose from {list(MODES)}")
+    data = Dataset.load(dataset)
+
+    async def main(settings: Settings) -> None:
+        folder = data_dir or Path(tempfile.mkdtemp(prefix="agentrig-eval-"))
+        settings = settings.model_copy(update={"data_dir": folder, "database_url": None})
+        settings.knowledge = settings.knowledge.model_copy(update={"qdrant_path": None})
+        settings.files = settings.files.model_copy(update={"backend": "local", "directory": None})
+        async with open_knowledge(settings) as knowledge:
+            with _progress() as progress:
+                task = progress.add_task("ingesting", total=len(data.corpus))
+                documents = await ingest_corpus(
+                    knowledge, data, "eval", progress=lambda n: progress.advance(task, n)
+                )
+            scores = await evaluate(knowledge, data, "eval", documents, modes=chosen)  # type: ignore[arg-type]
+        table = Table("mode", "nDCG@10", "recall@10", "queries", "seconds")
+        for score in scores:
+            table.add_row(
+                score.mode,
+                f"{score.ndcg_at_10:.3f}",
+                f"{score.recall_at_10:.3f}",
+                str(score.queries),
+                f"{score.seconds:.1f}",
+            )
+        console.print(table)
+        if json_out is not None:
+            json_out.write_text(json.dumps([score.__dict__ for score in scores], indent=2))
+
+    _run(main, config)
+
+
+app.add_typer(eval_app, name="eval")
