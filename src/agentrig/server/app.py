@@ -9,6 +9,7 @@ rows go to the database, the agents of ``server.agents_file`` (served as model
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -19,14 +20,20 @@ from fastapi import FastAPI
 
 from agentrig.agents import Agent, AgentRunner
 from agentrig.config import ProviderConfig, Settings
+from agentrig.jobs.handlers import knowledge_handlers
+from agentrig.jobs.queue import JobQueue, LocalJobQueue
+from agentrig.jobs.redis import RedisJobQueue
+from agentrig.knowledge.service import Knowledge
 from agentrig.llm.router import ModelRouter
 from agentrig.server.background import BackgroundResponses
 from agentrig.server.errors import install_error_handlers
 from agentrig.store import Database, SQLUsageLedger
 from agentrig.store.api_keys import ApiKeyStore
+from agentrig.store.jobs import JobStore
 from agentrig.store.responses import ResponseStore
 
 UPSTREAM_PROVIDER = "upstream"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +48,8 @@ class ServerState:
     agents: Mapping[str, Agent]
     auth_enabled: bool
     background: BackgroundResponses
+    jobs: JobQueue
+    knowledge: Knowledge | None = None  # None: embedded Qdrant with several workers
     upstream: httpx.AsyncClient | None = None
     metrics: Any = None
 
@@ -61,6 +70,25 @@ def _router(settings: Settings, database: Database) -> ModelRouter:
     return ModelRouter(llm, ledger=SQLUsageLedger(database))
 
 
+def _knowledge(settings: Settings, database: Database, router: ModelRouter) -> Knowledge | None:
+    if settings.server.workers > 1 and not settings.knowledge.qdrant_url:
+        log.warning(
+            "knowledge bases are off: embedded Qdrant serves one process; set "
+            "knowledge.qdrant_url to use them with %d workers",
+            settings.server.workers,
+        )
+        return None
+    return Knowledge.open(settings, database, router)
+
+
+def _jobs(settings: Settings, database: Database, knowledge: Knowledge | None) -> JobQueue:
+    store = JobStore(database)
+    if settings.jobs.backend == "redis":
+        return RedisJobQueue(store, settings.jobs)
+    handlers = knowledge_handlers(knowledge) if knowledge is not None else {}
+    return LocalJobQueue(store, handlers, settings.jobs)
+
+
 async def open_state(settings: Settings) -> ServerState:
     database = await Database.open(settings)
     keys = ApiKeyStore(database)
@@ -70,13 +98,19 @@ async def open_state(settings: Settings) -> ServerState:
             base_url=settings.server.upstream.rstrip("/"), timeout=httpx.Timeout(600.0)
         )
     responses = ResponseStore(database)
+    router = _router(settings, database)
+    knowledge = _knowledge(settings, database, router)
+    jobs = _jobs(settings, database, knowledge)
+    await jobs.start()
     return ServerState(
         settings=settings,
         database=database,
         responses=responses,
         background=BackgroundResponses(responses),
+        jobs=jobs,
+        knowledge=knowledge,
         keys=keys,
-        router=_router(settings, database),
+        router=router,
         agents=_agents(settings),
         auth_enabled=await keys.count() > 0,
         upstream=upstream,
@@ -85,6 +119,9 @@ async def open_state(settings: Settings) -> ServerState:
 
 async def close_state(state: ServerState) -> None:
     await state.background.aclose()
+    await state.jobs.aclose()
+    if state.knowledge is not None:
+        await state.knowledge.aclose()
     await state.responses.aclose()
     await state.router.aclose()
     if state.upstream is not None:
@@ -103,7 +140,7 @@ def app_from_environment() -> FastAPI:
 
 def create_app(settings: Settings) -> FastAPI:
     """The agentrig server for ``settings``."""
-    from agentrig.server import chat, conversations, gateway, health, responses
+    from agentrig.server import chat, conversations, documents, gateway, health, responses
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -125,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(responses.router)
     app.include_router(conversations.router)
+    app.include_router(documents.router)
     if settings.server.upstream:
         # Gateway mode: only /v1/responses and /v1/conversations are agentrig's; every
         # other /v1/* request, chat completions and models included, goes upstream.

@@ -1,8 +1,8 @@
 """Liveness, readiness, Prometheus metrics, and the model list.
 
 ``/health`` answers while the process runs; ``/ready`` checks what a request needs (the
-database answers, the router has a usable default chain, the job queue — in process for
-now); ``/metrics`` exposes request counts and latency per route, tokens and cost, summed
+database answers, the router has a usable default chain, the job queue: in process, or
+Redis answers); ``/metrics`` exposes request counts and latency per route, tokens and cost, summed
 over the worker processes of ``agentrig serve --workers N``.
 """
 
@@ -125,7 +125,13 @@ async def ready(request: Request) -> JSONResponse:
         checks["router"] = "ok"
     except Exception as exc:
         checks["router"] = f"error: {exc}"
-    checks["queue"] = "ok (in process)"
+    ping = getattr(state.jobs, "ping", None)
+    try:
+        checks["queue"] = "ok (in process)" if ping is None else "ok (redis)"
+        if ping is not None and not await ping():
+            checks["queue"] = "error: redis does not answer"
+    except Exception as exc:
+        checks["queue"] = f"error: {type(exc).__name__}"
     healthy = all(value.startswith("ok") for value in checks.values())
     return JSONResponse(
         {"status": "ready" if healthy else "not ready", "checks": checks},

@@ -20,8 +20,10 @@ _ERRORS = {
     400: "Invalid request: the message names the field (error.param).",
     401: "Missing or unknown API key (only once API keys exist).",
     404: "No such object for this API key's tenant.",
+    413: "The upload is over the size limit (knowledge.max_file_mb).",
     429: "Rate limited by the model's provider, or over budget.",
     502: "The model's provider failed or gave a malformed answer.",
+    503: "Not available here (knowledge bases on embedded Qdrant with several workers).",
     504: "The model's provider did not answer in time.",
 }
 SSE = "text/event-stream"
