@@ -165,3 +165,38 @@ def eval_retrieval(
 
 
 app.add_typer(eval_app, name="eval")
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Stop once the queue is empty.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run background jobs from Redis (``[jobs] backend = "redis"``)."""
+    from agentrig.errors import ConfigError
+    from agentrig.jobs.handlers import knowledge_handlers
+    from agentrig.jobs.redis import run_worker
+    from agentrig.store.jobs import JobStore
+
+    async def main(settings: Settings) -> None:
+        if settings.jobs.backend != "redis":
+            raise ConfigError(
+                'agentrig worker runs the jobs of [jobs] backend = "redis"; with the local '
+                "backend the server runs its jobs itself"
+            )
+        database = await Database.open(settings)
+        router = ModelRouter.from_settings(settings, ledger=SQLUsageLedger(database))
+        knowledge = Knowledge.open(settings, database, router)
+
+        async def make_handlers():
+            async def close() -> None:
+                await knowledge.aclose()
+                await router.aclose()
+                await database.aclose()
+
+            return knowledge_handlers(knowledge), close
+
+        console.print(f"agentrig worker on {settings.jobs.redis_url}")
+        await run_worker(JobStore(database), settings.jobs, make_handlers, burst=burst)
+
+    _run(main, config)

@@ -101,7 +101,8 @@ class Indexer:
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
         await self.vectors.upsert(document.kb, records)
-        await self.vectors.delete_chunks_from(document.kb, tenant, document.id, len(records))
+        if document.chunk_count > len(records):  # indexed longer before: drop the old tail
+            await self.vectors.delete_chunks_from(document.kb, tenant, document.id, len(records))
         if not await self.documents.set_status(
             tenant, document.id, "indexed", chunk_count=len(records)
         ):  # deleted meanwhile: take its chunks back out
@@ -121,7 +122,8 @@ class Indexer:
             raise DocumentGone(f"document {document.id!r} was deleted while it was indexed")
 
     async def _fail(self, document: Document, reason: str, started: float) -> IndexReport:
-        await self.vectors.delete_document(document.kb, document.tenant, document.id)
+        if document.chunk_count:  # it was indexed before: nothing stale may be found
+            await self.vectors.delete_document(document.kb, document.tenant, document.id)
         await self.documents.set_status(document.tenant, document.id, "failed", reason=reason)
         return IndexReport(
             document.id, "failed", 0, 0, 0, time.perf_counter() - started, reason=reason
