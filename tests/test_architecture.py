@@ -15,10 +15,11 @@ ALLOWED = {
     "tools": SHARED | {"llm", "store", "tools", "agents"},
     "agents": SHARED | {"llm", "store", "sessions", "tools", "agents"},
     "knowledge": SHARED | {"llm", "store", "knowledge"},
+    "rag": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag"},
     "testing": SHARED | {"llm", "store", "sessions", "tools", "agents", "testing"},
-    "jobs": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "jobs"},
+    "jobs": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "jobs"},
     "server": SHARED
-    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "jobs", "server"},
+    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "jobs", "server"},
 }
 
 

@@ -188,6 +188,8 @@ class KnowledgeSettings(_Section):
     keyword_weight: float = Field(default=1.0, ge=0)
     rrf_k: int = Field(default=60, ge=1)
     min_score: float | None = None  # similarity threshold on dense scores
+    prompts_file: Path | None = None  # Jinja2 prompts of the knowledge chat (see rag/prompts.toml)
+    chat_model: str = "default"  # the role or provider/model the knowledge chat answers with
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> KnowledgeSettings:

@@ -35,5 +35,5 @@ def test_dataset_loading_keeps_judged_queries_only(tmp_path):
     data = Dataset.load(tmp_path)
     assert data.corpus == {"d1": ("T", "x"), "d2": ("", "y")}
     assert data.queries == {"q1": "?"} and data.qrels == {"q1": {"d2": 1}}
-    with pytest.raises(FileNotFoundError, match="corpus.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"corpus\.jsonl"):
         Dataset.load(tmp_path / "qrels")

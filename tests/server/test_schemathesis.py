@@ -125,6 +125,10 @@ KNOWLEDGE_ROUTES = {
     ("DELETE", "/api/v1/documents/{document_id}"),
     ("POST", "/api/v1/documents/{document_id}/index"),
     ("GET", "/api/v1/documents/{document_id}/download"),
+    ("POST", "/api/v1/chat"),
+    ("POST", "/api/v1/chat/async"),
+    ("GET", "/api/v1/chat/jobs/{job_id}"),
+    ("POST", "/api/v1/chat/stream"),
 }
 
 

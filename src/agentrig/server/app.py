@@ -20,11 +20,13 @@ from fastapi import FastAPI
 
 from agentrig.agents import Agent, AgentRunner
 from agentrig.config import ProviderConfig, Settings
-from agentrig.jobs.handlers import knowledge_handlers
+from agentrig.jobs.handlers import chat_handlers, knowledge_handlers
 from agentrig.jobs.queue import JobQueue, LocalJobQueue
 from agentrig.jobs.redis import RedisJobQueue
 from agentrig.knowledge.service import Knowledge
 from agentrig.llm.router import ModelRouter
+from agentrig.rag.chat import KnowledgeChat
+from agentrig.rag.prompts import Prompts
 from agentrig.server.background import BackgroundResponses
 from agentrig.server.errors import install_error_handlers
 from agentrig.store import Database, SQLUsageLedger
@@ -50,6 +52,7 @@ class ServerState:
     background: BackgroundResponses
     jobs: JobQueue
     knowledge: Knowledge | None = None  # None: embedded Qdrant with several workers
+    chat: KnowledgeChat | None = None
     upstream: httpx.AsyncClient | None = None
     metrics: Any = None
 
@@ -81,12 +84,28 @@ def _knowledge(settings: Settings, database: Database, router: ModelRouter) -> K
     return Knowledge.open(settings, database, router)
 
 
-def _jobs(settings: Settings, database: Database, knowledge: Knowledge | None) -> JobQueue:
+def _jobs(settings: Settings, database: Database, chat: KnowledgeChat | None) -> JobQueue:
     store = JobStore(database)
     if settings.jobs.backend == "redis":
         return RedisJobQueue(store, settings.jobs)
-    handlers = knowledge_handlers(knowledge) if knowledge is not None else {}
+    handlers = {}
+    if chat is not None:
+        handlers = knowledge_handlers(chat.knowledge) | chat_handlers(chat)
     return LocalJobQueue(store, handlers, settings.jobs)
+
+
+def _knowledge_chat(
+    settings: Settings,
+    database: Database,
+    router: ModelRouter,
+    knowledge: Knowledge | None,
+    agents: Mapping[str, Agent],
+) -> KnowledgeChat | None:
+    if knowledge is None:
+        return None
+    prompts = Prompts.load(settings.knowledge.prompts_file)
+    model = settings.knowledge.chat_model
+    return KnowledgeChat(knowledge, router, database, prompts, agents, model=model)
 
 
 async def open_state(settings: Settings) -> ServerState:
@@ -100,7 +119,9 @@ async def open_state(settings: Settings) -> ServerState:
     responses = ResponseStore(database)
     router = _router(settings, database)
     knowledge = _knowledge(settings, database, router)
-    jobs = _jobs(settings, database, knowledge)
+    agents = _agents(settings)
+    chat = _knowledge_chat(settings, database, router, knowledge, agents)
+    jobs = _jobs(settings, database, chat)
     await jobs.start()
     return ServerState(
         settings=settings,
@@ -109,9 +130,10 @@ async def open_state(settings: Settings) -> ServerState:
         background=BackgroundResponses(responses),
         jobs=jobs,
         knowledge=knowledge,
+        chat=chat,
         keys=keys,
         router=router,
-        agents=_agents(settings),
+        agents=agents,
         auth_enabled=await keys.count() > 0,
         upstream=upstream,
     )
@@ -140,7 +162,15 @@ def app_from_environment() -> FastAPI:
 
 def create_app(settings: Settings) -> FastAPI:
     """The agentrig server for ``settings``."""
-    from agentrig.server import chat, conversations, documents, gateway, health, responses
+    from agentrig.server import (
+        chat,
+        conversations,
+        documents,
+        gateway,
+        health,
+        knowledge_chat,
+        responses,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -163,6 +193,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(responses.router)
     app.include_router(conversations.router)
     app.include_router(documents.router)
+    app.include_router(knowledge_chat.router)
     if settings.server.upstream:
         # Gateway mode: only /v1/responses and /v1/conversations are agentrig's; every
         # other /v1/* request, chat completions and models included, goes upstream.

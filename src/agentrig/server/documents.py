@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from agentrig.jobs.handlers import INDEX_DOCUMENT
 from agentrig.knowledge.blobs import BlobNotFound
 from agentrig.knowledge.retrieval import MODES
-from agentrig.knowledge.vectors import Hit
+from agentrig.knowledge.vectors import collection_name
+from agentrig.rag.chat import source_json
 from agentrig.server.auth import tenant_of
 from agentrig.server.errors import APIError, not_found
 from agentrig.server.openapi import PathId, errors
@@ -31,20 +32,6 @@ def _knowledge(request: Request) -> Any:
     if state.knowledge is None:
         raise APIError(503, "the knowledge service is not available", type="server_error")
     return state
-
-
-def hit_json(hit: Hit) -> dict[str, Any]:
-    """A search hit as the API shows it: the chunk and where it comes from."""
-    return {
-        "document_id": hit.document_id,
-        "filename": hit.metadata.get("filename"),
-        "kb": hit.kb,
-        "chunk": hit.chunk_index,
-        "page": hit.page,
-        "heading": hit.heading,
-        "score": hit.score,
-        "text": hit.text,
-    }
 
 
 @router.post("", status_code=202, responses=errors(400, 401, 413))
@@ -96,6 +83,11 @@ async def list_documents(
     tenant: str = Depends(tenant_of),
 ) -> JSONResponse:
     state = _knowledge(request)
+    if kb is not None:
+        try:
+            collection_name(kb)
+        except ValueError as exc:
+            raise APIError(400, str(exc), param="kb") from None
     found = await state.knowledge.documents.list(tenant, kb=kb, limit=limit, offset=offset)
     return JSONResponse({"object": "list", "data": [d.to_json() for d in found]})
 
@@ -116,7 +108,7 @@ async def search_documents(
         )
     except ValueError as exc:
         raise APIError(400, str(exc), param="kb" if "knowledge base" in str(exc) else "q") from None
-    return JSONResponse({"object": "list", "data": [hit_json(hit) for hit in hits]})
+    return JSONResponse({"object": "list", "data": [source_json(hit) for hit in hits]})
 
 
 @router.get("/{document_id}", responses=errors(401, 404))

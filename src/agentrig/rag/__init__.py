@@ -1,0 +1,1 @@
+"""Chat with a knowledge base: the RAG agent, its search tool and its prompts."""
