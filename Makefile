@@ -22,6 +22,10 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
+	# The bundled sample knowledge base (unchanged files are skipped), a question about it
+	# answered with sources by the local model, then the server.
+	$(VENV)/bin/agentrig ingest src/agentrig/samples/kb --kb samples
+	$(VENV)/bin/agentrig chat "How long does a full charge of the E3 battery take?" --kb samples
 	$(VENV)/bin/agentrig serve
 
 lint: $(VENV)/.test-installed

@@ -280,7 +280,9 @@ def serve(
         f"  curl {base}/v1/responses -H 'Content-Type: application/json' "
         '-d \'{"model": "default", "input": "Hello!"}\'\n'
         f"  python -c \"from openai import OpenAI; print(OpenAI(base_url='{base}/v1', "
-        "api_key='unused').responses.create(model='default', input='Hello!').output_text)\"",
+        "api_key='unused').responses.create(model='default', input='Hello!').output_text)\"\n"
+        f"  curl {base}/api/v1/chat -H 'Content-Type: application/json' "
+        '-d \'{"message": "What does the warranty cover?", "kb": "samples"}\'',
     )
     where = {"host": settings.server.host, "port": settings.server.port}
     if settings.server.workers == 1:

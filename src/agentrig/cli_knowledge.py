@@ -9,6 +9,7 @@ embedded Qdrant, not while a server holds it: use the server's upload API then).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import AsyncIterator
@@ -59,7 +60,10 @@ def ingest(
     kb: Annotated[str | None, typer.Option(help="Knowledge base (default: default).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Store, parse, chunk, embed and index documents."""
+    """Store, parse, chunk, embed and index documents.
+
+    A file already indexed in the knowledge base under the same name and content is left
+    as it is; one whose content changed replaces the old document."""
     files = sorted({p for path in paths for p in ([path] if path.is_file() else path.rglob("*"))})
     files = [path for path in files if path.is_file() and not path.name.startswith(".")]
     missing = [str(path) for path in paths if not path.exists()]
@@ -67,25 +71,46 @@ def ingest(
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
 
     async def main(settings: Settings) -> None:
-        failed = 0
+        failed = unchanged = 0
         async with open_knowledge(settings) as knowledge:
             with _progress() as progress:
                 task = progress.add_task("indexing", total=len(files))
                 for path in files:
                     progress.update(task, description=path.name[:40])
-                    document = await knowledge.add_document(
-                        LOCAL_TENANT, path.read_bytes(), path.name, kb=kb
-                    )
-                    report = await knowledge.index(LOCAL_TENANT, document.id)
-                    if report.status != "indexed":
+                    outcome = await _ingest_file(knowledge, path, kb)
+                    if outcome == "unchanged":
+                        unchanged += 1
+                    elif outcome is not None:
                         failed += 1
-                        progress.console.print(f"[red]failed[/] {path}: {report.reason}")
+                        progress.console.print(f"[red]failed[/] {path}: {outcome}")
                     progress.advance(task)
-        console.print(f"{len(files) - failed} indexed, {failed} failed")
+        indexed = len(files) - failed - unchanged
+        console.print(f"{indexed} indexed, {unchanged} unchanged, {failed} failed")
         if failed:
             raise typer.Exit(1)
 
     _run(main, config)
+
+
+async def _ingest_file(knowledge: Knowledge, path: Path, kb: str | None) -> str | None:
+    """Index ``path``: ``None`` when indexed, ``"unchanged"``, or the reason it failed."""
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    kb = kb or knowledge.settings.knowledge.default_kb
+    earlier = [
+        document
+        for document in await knowledge.documents.list(LOCAL_TENANT, kb=kb, limit=100_000)
+        if document.filename == path.name
+    ]
+    if any(d.sha256 == digest and d.status == "indexed" for d in earlier):
+        return "unchanged"
+    document = await knowledge.add_document(LOCAL_TENANT, data, path.name, kb=kb)
+    report = await knowledge.index(LOCAL_TENANT, document.id)
+    if report.status != "indexed":
+        return report.reason or "failed"
+    for old in earlier:  # the new content replaces the old
+        await knowledge.delete_document(LOCAL_TENANT, old.id)
+    return None
 
 
 @app.command()
@@ -114,6 +139,38 @@ def search(
             where += f" ({hit.heading})" if hit.heading else ""
             table.add_row(f"{hit.score:.3f}", where, " ".join(hit.text.split())[:160])
         console.print(table if hits else "no hits")
+
+    _run(main, config)
+
+
+@app.command()
+def chat(
+    message: Annotated[str, typer.Argument(help="What to ask the knowledge base.")],
+    kb: Annotated[str | None, typer.Option(help="Knowledge base (default: default).")] = None,
+    conversation: Annotated[str | None, typer.Option(help="Continue this conversation id.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Ask a knowledge base; prints the answer and its sources."""
+    from agentrig.rag.chat import KnowledgeChat
+    from agentrig.rag.prompts import Prompts
+
+    async def main(settings: Settings) -> None:
+        async with open_knowledge(settings) as knowledge:
+            chat = KnowledgeChat(
+                knowledge,
+                knowledge.router,
+                knowledge.database,
+                Prompts.load(settings.knowledge.prompts_file),
+                {},
+                model=settings.knowledge.chat_model,
+            )
+            answer = await chat.answer(LOCAL_TENANT, message, conversation_id=conversation, kb=kb)
+        console.print(answer.response or "(no answer)", highlight=False)
+        console.print(f"\n[dim]conversation {answer.conversation_id}[/]")
+        for source in answer.sources:
+            where = source["filename"] + (f", page {source['page']}" if source["page"] else "")
+            where += f" ({source['heading']})" if source["heading"] else ""
+            console.print(f"[{source['number']}] {where}", highlight=False)
 
     _run(main, config)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,7 +22,7 @@ def test_ingest_then_search_shows_sources(tmp_path, monkeypatch):
     bad.write_bytes(b"%PDF-1.7 truncated")
     result = runner.invoke(app, ["ingest", str(SAMPLES / "kb"), str(bad), "--kb", "lumen"])
     assert result.exit_code == 1, result.output  # one file failed, and says why
-    assert "5 indexed, 1 failed" in result.output and "broken.pdf" in result.output
+    assert "5 indexed, 0 unchanged, 1 failed" in result.output and "broken.pdf" in result.output
     result = runner.invoke(app, ["search", "error code E07", "--kb", "lumen", "--top-k", "2"])
     assert result.exit_code == 0, result.output
     assert "lumen-e3-manual.md" in result.output and "Error codes" in result.output
@@ -44,3 +46,36 @@ def test_eval_retrieval_on_the_labeled_sample(tmp_path, monkeypatch):
         app, ["eval", "retrieval", "--dataset", str(SAMPLES / "kb-eval"), "--modes", "magic"]
     )
     assert bad.exit_code != 0 and "unknown mode" in bad.output
+
+
+def test_ingest_skips_unchanged_files_replaces_changed_ones_and_chat_answers(tmp_path, monkeypatch):
+    """What `make run` does, on the embedded defaults: the local SmolLM2 answers."""
+    monkeypatch.setenv("AGENTRIG_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    for path in (SAMPLES / "kb").iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    assert "5 indexed, 0 unchanged" in runner.invoke(app, ["ingest", str(folder)]).output
+    faq = folder / "returns-faq.txt"
+    faq.write_text(faq.read_text().replace("30 days", "45 days"))
+    again = runner.invoke(app, ["ingest", str(folder)])
+    assert "1 indexed, 4 unchanged, 0 failed" in again.output, again.output
+    documents = asyncio.run(_documents(tmp_path / "data"))
+    faqs = [d for d in documents if d.filename == "returns-faq.txt"]
+    assert len(documents) == 5 and len(faqs) == 1  # replaced, not added
+    assert faqs[0].sha256 == hashlib.sha256(faq.read_bytes()).hexdigest()
+    answer = runner.invoke(app, ["chat", "How long does a full charge of the battery take?"])
+    assert answer.exit_code == 0, answer.output
+    assert "conversation conv_" in answer.output and "[1] lumen-e3-manual.md" in answer.output
+
+
+async def _documents(data_dir: Path):
+    from agentrig.store import Database
+    from agentrig.store.documents import DocumentStore
+
+    database = Database(f"sqlite:///{data_dir / 'agentrig.db'}")
+    try:
+        return await DocumentStore(database).list("default")
+    finally:
+        await database.aclose()

@@ -51,6 +51,8 @@ class Knowledge:
     embedder: CachedEmbedder
     indexer: Indexer
     retriever: Retriever
+    database: Database
+    router: ModelRouter
 
     @classmethod
     def open(cls, settings: Settings, database: Database, router: ModelRouter) -> Knowledge:
@@ -66,7 +68,9 @@ class Knowledge:
         )
         indexer = Indexer(documents, blobs, vectors, embedder, knowledge)
         retriever = Retriever(vectors, router.embedder(EMBED_ROLE), knowledge)
-        return cls(settings, documents, blobs, vectors, embedder, indexer, retriever)
+        return cls(
+            settings, documents, blobs, vectors, embedder, indexer, retriever, database, router
+        )
 
     async def add_document(
         self,
