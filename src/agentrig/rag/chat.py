@@ -97,18 +97,10 @@ class KnowledgeChat:
         kb: str | None = None,
         agent_id: str | None = None,
     ) -> ChatAnswer:
-        agent, context, session, conversation_id = await self._prepare(
+        agent, run, conversation_id = await self._prepare(
             tenant, message, conversation_id, kb, agent_id
         )
-        result = await Runner.run(
-            agent,
-            message,
-            context=context,
-            session=session,
-            router=self.router,
-            registry=self.agents,
-            max_turns=self.max_turns,
-        )
+        result = await Runner.run(agent, message, **run)
         response = str(result.final_output or "")
         sources = cited(response, result.context["sources"])
         return ChatAnswer(response, conversation_id, sources)
@@ -124,19 +116,11 @@ class KnowledgeChat:
     ) -> AsyncIterator[dict[str, Any]]:
         """Events: ``start`` (conversation id), ``delta`` (text), ``tool_call`` and
         ``tool_result`` (knowledge searches), then ``done`` with the answer and sources."""
-        agent, context, session, conversation_id = await self._prepare(
+        agent, options, conversation_id = await self._prepare(
             tenant, message, conversation_id, kb, agent_id
         )
         yield {"type": "start", "conversation_id": conversation_id}
-        run = Runner.run_streamed(
-            agent,
-            message,
-            context=context,
-            session=session,
-            router=self.router,
-            registry=self.agents,
-            max_turns=self.max_turns,
-        )
+        run = Runner.run_streamed(agent, message, **options)
         result = None
         async for event in run.events():
             if isinstance(event, TextDeltaEvent):
@@ -160,7 +144,9 @@ class KnowledgeChat:
         conversation_id: str | None,
         kb: str | None,
         agent_id: str | None,
-    ) -> tuple[Agent, dict[str, Any], SQLAlchemySession, str]:
+    ) -> tuple[Agent, dict[str, Any], str]:
+        """The agent, the run's options (context with the sources, session, router) and
+        the conversation id."""
         if not message.strip():
             raise ValueError("message: empty; ask something")
         agent = self._agent
@@ -178,7 +164,9 @@ class KnowledgeChat:
         context = {"tenant": tenant, "kb": kb, "sources": sources, "agent_instructions": own}
         conversation_id = conversation_id or new_id("conv")
         session = SQLAlchemySession(f"chat:{tenant}:{conversation_id}", self.database)
-        return agent, context, session, conversation_id
+        options = {"context": context, "session": session, "router": self.router}
+        options |= {"registry": self.agents, "max_turns": self.max_turns}
+        return agent, options, conversation_id
 
     async def _instructions(self, run: Any, agent: Agent) -> str:
         context = run.context
