@@ -20,8 +20,10 @@ The model is loaded (one warm-up call) before either is timed. Target: pipeline 
 embedder >= 0.80. When it is missed (or with ``--breakdown``) the script prints where the
 time went, from wrappers this script puts around the pipeline's steps (no source is
 changed): per step the calls, the summed seconds (concurrent calls counted each), and the
-seconds during which at least one call was in flight; and the CPU seconds of each thread
-(from /proc/self/task), which shows what ran on the machine's cores.
+seconds during which at least one call was in flight; the CPU seconds of each thread
+(from /proc/self/task), which shows what ran on the machine's cores; and the model calls
+the pipeline made, replayed alone after it, against their time inside the pipeline:
+whether the model lost time to small batches or to sharing the CPU with the rest.
 
 Run: ``.venv/bin/python bench/ingest.py [--limit 500] [--concurrency 8] [--json out.json]``
 """
