@@ -105,3 +105,13 @@ async def test_redis_queue_with_workers_on_the_real_redis(database: Database):
     assert done[20].attempts == 2 and done[20].status == SUCCEEDED
     ran = sorted(n for n, _ in handlers.calls if n != 99)
     assert ran == list(range(20))  # each job ran once
+
+
+async def test_closing_the_queue_right_after_a_job_finishes_does_not_hang(database: Database):
+    jobs, handlers = JobStore(database), Handlers()
+    queue = LocalJobQueue(jobs, handlers.table(), SETTINGS, poll_seconds=0.05)
+    await queue.start()
+    job = await queue.enqueue("echo", "t", {"n": 1})
+    await wait_finished(jobs, [job.id])
+    async with asyncio.timeout(10):  # hung for ever when a worker swallowed the cancel
+        await queue.aclose()

@@ -11,7 +11,6 @@ chunks). A failure is retried with exponential backoff until ``max_attempts``; a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -88,8 +87,9 @@ class JobRunner:
                 log.warning("job %s finished after it was taken over: result dropped", job.id)
         finally:
             beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            # wait() does not raise the heartbeat's cancellation, so a cancel of this task
+            # (the queue closing) is not swallowed here.
+            await asyncio.wait([beating])
 
     async def _heartbeat(self, job: Job) -> None:
         while True:
