@@ -54,10 +54,9 @@ class Indexer:
     async def index(self, tenant: str, document_id: str) -> IndexReport:
         """Index the document; raises :class:`DocumentGone` if it no longer exists."""
         started = time.perf_counter()
-        document = await self.documents.get(tenant, document_id)
+        document = await self.documents.start_indexing(tenant, document_id)  # → parsing
         if document is None:
             raise DocumentGone(f"no document {document_id!r}")
-        await self._move(document, "parsing")
         try:
             data = await self.blobs.get(document.blob_key)
         except BlobNotFound:

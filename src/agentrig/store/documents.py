@@ -152,9 +152,24 @@ class DocumentStore:
         if status == "indexed":
             values["indexed_at"] = now
         mine = (DocumentRow.id == document_id, DocumentRow.tenant == tenant)
-        async with self.database.engine.begin() as connection:
-            changed = await connection.execute(update(DocumentRow).where(*mine).values(values))
-        return changed.rowcount == 1
+        change = update(DocumentRow).where(*mine).values(values)
+        changed = await self.database.write(lambda connection: connection.execute(change).rowcount)
+        return changed == 1
+
+    async def start_indexing(self, tenant: str, document_id: str) -> Document | None:
+        """Move the document to ``parsing`` and return it; ``None`` if it does not exist.
+
+        One statement where a read and a status update would take two transactions: the
+        indexer does this for every document."""
+        mine = (DocumentRow.id == document_id, DocumentRow.tenant == tenant)
+        change = (
+            update(DocumentRow)
+            .where(*mine)
+            .values(status="parsing", reason=None, updated_at=datetime.now(UTC))
+            .returning(*DocumentRow.__table__.columns)
+        )
+        row = await self.database.write(lambda connection: connection.execute(change).first())
+        return None if row is None else _document(row)
 
     async def delete(self, tenant: str, document_id: str) -> Document | None:
         """Delete the row; the deleted document, ``None`` if there was none."""
@@ -190,7 +205,6 @@ class EmbeddingCache:
         """Store new vectors; a hash already cached keeps its vector."""
         if not vectors:
             return
-        known = set(await self.get_many(model, vectors))
         now = datetime.now(UTC)
         rows = [
             {
@@ -200,15 +214,11 @@ class EmbeddingCache:
                 "vector": array("f", vector).tobytes(),
                 "created_at": now,
             }
-            for text_hash, vector in sorted(vectors.items())
-            if text_hash not in known
+            for text_hash, vector in sorted(vectors.items())  # sorted: no lock-order deadlock
         ]
-        if rows:
-            dialect = self.database.engine.dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as upsert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as upsert
-            statement = upsert(EmbeddingCacheRow).on_conflict_do_nothing()
-            async with self.database.engine.begin() as connection:
-                await connection.execute(statement, rows)
+        if self.database.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        statement = upsert(EmbeddingCacheRow).on_conflict_do_nothing()
+        await self.database.write(lambda connection: connection.execute(statement, rows))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from agentrig.items import new_id
 from agentrig.store.db import Database
@@ -102,9 +102,22 @@ class JobStore:
             "created_at": now,
             "updated_at": now,
         }
-        async with self.database.engine.begin() as connection:
-            await connection.execute(JobRow.__table__.insert().values(row))
-        return await self._get(row["id"])  # type: ignore[return-value]
+        await self.database.write(lambda connection: connection.execute(insert(JobRow), row))
+        return Job(
+            id=row["id"],
+            type=type,
+            tenant=tenant,
+            payload=json.loads(row["payload"]),  # a copy, as a read would give
+            status=QUEUED,
+            attempts=0,
+            max_attempts=max_attempts,
+            result=None,
+            error=None,
+            worker=None,
+            created_at=now,
+            started_at=None,
+            finished_at=None,
+        )
 
     async def get(self, job_id: str, tenant: str | None = None) -> Job | None:
         """The job, ``None`` if there is none (or it is another ``tenant``'s)."""
@@ -151,8 +164,7 @@ class JobStore:
             )
             .returning(*JobRow.__table__.columns)
         )
-        async with self.database.engine.begin() as connection:
-            row = (await connection.execute(claim)).first()
+        row = await self.database.write(lambda connection: connection.execute(claim).first())
         return None if row is None else _job(row)
 
     async def heartbeat(self, job: Job, worker: str, *, lease_seconds: float) -> bool:
@@ -187,9 +199,9 @@ class JobStore:
             JobRow.worker == worker,
             JobRow.attempts == job.attempts,
         )
-        async with self.database.engine.begin() as connection:
-            changed = await connection.execute(update(JobRow).where(*mine).values(**values))
-        return changed.rowcount == 1
+        change = update(JobRow).where(*mine).values(**values)
+        changed = await self.database.write(lambda connection: connection.execute(change).rowcount)
+        return changed == 1
 
     async def count(self, status: str | None = None) -> int:
         query = select(func.count()).select_from(JobRow)
