@@ -340,10 +340,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             ended = time.perf_counter()
             cpu_after, process_after, names = thread_cpu(), process_cpu(), thread_names()
         pipeline_seconds = ended - pipeline_started
-        # The last job's worker is still in JobRunner.run's ``finally``, awaiting its
-        # cancelled heartbeat under ``suppress(CancelledError)``: a cancel arriving there
-        # is swallowed and LocalJobQueue.aclose() waits for ever. Let it get back to idle.
-        await asyncio.sleep(0.2)
         try:
             async with asyncio.timeout(10):
                 await queue.aclose()

@@ -323,3 +323,15 @@ async def test_missing_embedding_model_says_how_to_install() -> None:
     with pytest.raises(ProviderUnavailable, match="agentrig") as caught:
         await embedder.embed_batch(["hi"])
     assert "local/other" in str(caught.value)
+
+
+async def test_mini_batches_give_the_vectors_of_one_big_batch() -> None:
+    # Length-sorted forward passes of 2 must give what one pass of all the texts gives
+    # (padding is masked out), in the caller's order.
+    texts = [f"{'long ' * (i * 7 % 30)}text {i}" for i in range(9)]
+    small = await LocalEmbedder(options={"encode_batch_size": 2}).embed_batch(texts)
+    whole = await LocalEmbedder(options={"encode_batch_size": 64}).embed_batch(texts)
+    assert small.usage.input_tokens == whole.usage.input_tokens
+    for a, b in zip(small.vectors, whole.vectors, strict=True):
+        assert cosine(a, b) > 0.9999
+    assert cosine(small.vectors[0], small.vectors[8]) < 0.999
