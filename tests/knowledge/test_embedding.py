@@ -37,16 +37,30 @@ async def test_each_distinct_text_is_embedded_once_across_calls(database: Databa
 async def test_concurrent_calls_share_the_models_batches(database: Database):
     import asyncio
 
-    class Slow(CountingEmbedder):
-        async def embed(self, texts):
-            await asyncio.sleep(0.01)
+    looked_up = asyncio.Event()  # all 20 calls have read the cache and queued their texts
+
+    class Cache(EmbeddingCache):
+        reads = 0
+
+        async def get_many(self, model, hashes):
+            found = await super().get_many(model, hashes)
+            Cache.reads += 1
+            if Cache.reads == 20:
+                looked_up.set()
+            return found
+
+    class Held(CountingEmbedder):
+        async def embed(self, texts):  # the first model call lasts until all have queued
+            await looked_up.wait()
             return await super().embed(texts)
 
-    model = Slow()
-    embedder = CachedEmbedder(model, EmbeddingCache(database), "test/model", batch_size=16)
+    model = Held()
+    embedder = CachedEmbedder(model, Cache(database), "test/model", batch_size=16)
     calls = [embedder.embed([f"document {n} chunk {c}" for c in range(2)]) for n in range(20)]
     results = await asyncio.gather(*calls)
     assert [len(r) for r in results] == [2] * 20
     assert sum(len(batch) for batch in model.batches) == 40
-    assert len(model.batches) <= 5  # not one model call per document
+    # the calls queued behind the first model call share batches of 16: at most 2 + 2
+    # model calls, not one per document
+    assert len(model.batches) <= 4
     assert results[7][1] == (await embedder.embed(["document 7 chunk 1"]))[0]
