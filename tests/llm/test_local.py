@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -335,3 +338,31 @@ async def test_mini_batches_give_the_vectors_of_one_big_batch() -> None:
     for a, b in zip(small.vectors, whole.vectors, strict=True):
         assert cosine(a, b) > 0.9999
     assert cosine(small.vectors[0], small.vectors[8]) < 0.999
+
+
+def test_torch_threads_sleep_between_operations_instead_of_spinning() -> None:
+    # In a fresh process: after the embedder's import of torch, OpenMP's threads wait
+    # passively, so a parallel operation followed by a pause costs little CPU beyond
+    # the operation (spinning threads would burn about a core for the whole pause), and
+    # the variable is not left in the environment for anything loaded later.
+    code = """
+import os, time
+from agentrig.llm.providers.local_embeddings import _import_torch_waiting_passively
+_import_torch_waiting_passively()
+assert "OMP_WAIT_POLICY" not in os.environ
+import torch
+torch.set_num_threads(2)
+a = torch.randn(256, 256)
+wall, cpu = time.perf_counter(), time.process_time()
+for _ in range(200):
+    a @ a
+    time.sleep(0.003)
+print(time.process_time() - cpu, time.perf_counter() - wall)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    cpu, wall = map(float, done.stdout.split())
+    assert cpu < 0.6 * wall, (cpu, wall)

@@ -129,8 +129,11 @@ async def reindex_document(
     documents = state.knowledge.documents
     if not await documents.set_status(tenant, document_id, "pending"):
         raise not_found("document", document_id)
-    job = await state.jobs.enqueue(INDEX_DOCUMENT, tenant, {"document_id": document_id})
+    # Read before enqueueing: a worker may start at once, and the answer is what was asked.
     document = await documents.get(tenant, document_id)
+    if document is None:  # deleted meanwhile
+        raise not_found("document", document_id)
+    job = await state.jobs.enqueue(INDEX_DOCUMENT, tenant, {"document_id": document_id})
     return JSONResponse(document.to_json() | {"job_id": job.id}, status_code=202)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -103,21 +104,8 @@ class JobStore:
             "updated_at": now,
         }
         await self.database.write(lambda connection: connection.execute(insert(JobRow), row))
-        return Job(
-            id=row["id"],
-            type=type,
-            tenant=tenant,
-            payload=json.loads(row["payload"]),  # a copy, as a read would give
-            status=QUEUED,
-            attempts=0,
-            max_attempts=max_attempts,
-            result=None,
-            error=None,
-            worker=None,
-            created_at=now,
-            started_at=None,
-            finished_at=None,
-        )
+        unset = dict.fromkeys(("result", "error", "worker", "started_at", "finished_at"))
+        return _job(SimpleNamespace(**row, **unset))  # as a read would give, without one
 
     async def get(self, job_id: str, tenant: str | None = None) -> Job | None:
         """The job, ``None`` if there is none (or it is another ``tenant``'s)."""

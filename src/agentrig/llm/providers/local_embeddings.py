@@ -5,11 +5,18 @@ from its directory, never from a hub. Encoding runs in a worker thread so the ev
 stays free. Texts are encoded in length-sorted mini-batches of ``encode_batch_size``
 (16): a batch is padded to its longest text, and on SciFact abstracts mini-batches of 16
 gave about a fifth more texts per second than 64 (22.3 against 18.3).
+
+torch is imported with ``OMP_WAIT_POLICY=PASSIVE`` (unless set otherwise): by default its
+OpenMP threads spin after every operation, waiting for the next, and on a small machine
+that spinning takes the cores from the rest of the process. Ingesting SciFact on 2 cores,
+the pipeline went from 13.3 to 16.3 chunks/s with it; the model alone did not slow down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +39,7 @@ def _encode(path: str, texts: list[str], batch_size: int) -> tuple[list[list[flo
     with _sentence_lock:
         model = _sentence_models.get(path)
         if model is None:
+            _import_torch_waiting_passively()
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
 
@@ -43,6 +51,20 @@ def _encode(path: str, texts: list[str], batch_size: int) -> tuple[list[list[flo
         encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
     tokens = sum(len(ids) for ids in encoded["input_ids"])
     return [vector.tolist() for vector in vectors], tokens
+
+
+def _import_torch_waiting_passively() -> None:
+    """Import torch with its OpenMP threads sleeping, not spinning, between operations.
+
+    OpenMP reads the variable once, when torch loads its runtime; it is put back at once
+    so that nothing loaded later (llama.cpp's own OpenMP) is affected."""
+    if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        import torch  # noqa: F401
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 class LocalEmbedder:
