@@ -152,18 +152,10 @@ def chat(
 ) -> None:
     """Ask a knowledge base; prints the answer and its sources."""
     from agentrig.rag.chat import KnowledgeChat
-    from agentrig.rag.prompts import Prompts
 
     async def main(settings: Settings) -> None:
         async with open_knowledge(settings) as knowledge:
-            chat = KnowledgeChat(
-                knowledge,
-                knowledge.router,
-                knowledge.database,
-                Prompts.load(settings.knowledge.prompts_file),
-                {},
-                model=settings.knowledge.chat_model,
-            )
+            chat = KnowledgeChat.open(knowledge, {})
             answer = await chat.answer(LOCAL_TENANT, message, conversation_id=conversation, kb=kb)
         console.print(answer.response or "(no answer)", highlight=False)
         console.print(f"\n[dim]conversation {answer.conversation_id}[/]")
@@ -229,10 +221,13 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Stop once the queue is empty.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run background jobs from Redis (``[jobs] backend = "redis"``)."""
+    """Run background jobs from Redis (``[jobs] backend = "redis"``): document indexing and
+    asynchronous chat, with the agents of ``server.agents_file``."""
     from agentrig.errors import ConfigError
-    from agentrig.jobs.handlers import knowledge_handlers
+    from agentrig.jobs.handlers import job_handlers
     from agentrig.jobs.redis import run_worker
+    from agentrig.rag.chat import KnowledgeChat
+    from agentrig.server.app import served_agents
     from agentrig.store.jobs import JobStore
 
     async def main(settings: Settings) -> None:
@@ -251,7 +246,7 @@ def worker(
                 await router.aclose()
                 await database.aclose()
 
-            return knowledge_handlers(knowledge), close
+            return job_handlers(KnowledgeChat.open(knowledge, served_agents(settings))), close
 
         console.print(f"agentrig worker on {settings.jobs.redis_url}")
         await run_worker(JobStore(database), settings.jobs, make_handlers, burst=burst)

@@ -37,8 +37,8 @@ async def knowledge(tmp_path):
 
 
 def chat_with(knowledge, model, prompts: Prompts | None = None) -> KnowledgeChat:
-    service, router, database = knowledge
-    return KnowledgeChat(service, router, database, prompts or Prompts.load(), {}, model=model)
+    service, _, _ = knowledge
+    return KnowledgeChat(service, prompts or Prompts.load(), {}, model=model)
 
 
 async def test_answers_from_retrieved_sources_and_returns_the_cited_ones(knowledge):

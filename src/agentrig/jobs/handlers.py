@@ -48,3 +48,8 @@ def chat_handlers(chat: KnowledgeChat) -> dict[str, Handler]:
         return answer.to_json()
 
     return {PROCESS_CHAT: process_chat}
+
+
+def job_handlers(chat: KnowledgeChat) -> dict[str, Handler]:
+    """Every job type's handler: what the in-process queue and ``agentrig worker`` run."""
+    return knowledge_handlers(chat.knowledge) | chat_handlers(chat)

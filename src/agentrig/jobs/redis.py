@@ -120,15 +120,18 @@ async def run_worker(
         handle_signals=not burst,
         poll_delay=0.1,
     )
-    sweeping = asyncio.create_task(sweep())
+    # A burst sweeps once at the end instead: a sweep running beside it could be cut off
+    # in the middle of a job it had claimed when arq's queue ran empty.
+    sweeping = None if burst else asyncio.create_task(sweep())
     try:
         await worker.async_run()
         if burst:  # and what the table still holds (retries, orphans)
             while await runner.run_due():
                 pass
     finally:
-        sweeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeping
+        if sweeping is not None:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
         await worker.close()
         await close()

@@ -22,10 +22,8 @@ from agentrig.agents.events import ItemEvent, RunFinished, TextDeltaEvent
 from agentrig.items import FunctionCall, FunctionCallOutput, new_id
 from agentrig.knowledge.service import Knowledge
 from agentrig.knowledge.vectors import Hit
-from agentrig.llm.router import ModelRouter
 from agentrig.rag.prompts import Prompts
 from agentrig.sessions.sql import SQLAlchemySession
-from agentrig.store.db import Database
 from agentrig.tools import ToolContext
 from agentrig.tools.function_tool import FunctionTool
 
@@ -70,13 +68,19 @@ class ChatAnswer:
 
 @dataclass
 class KnowledgeChat:
+    """Answers on ``knowledge`` through its router; conversations live in its database."""
+
     knowledge: Knowledge
-    router: ModelRouter
-    database: Database
     prompts: Prompts
     agents: Mapping[str, Agent]
     model: Any = "default"  # a role, a provider/model, or any LLMClient
     max_turns: int = 6
+
+    @classmethod
+    def open(cls, knowledge: Knowledge, agents: Mapping[str, Agent]) -> KnowledgeChat:
+        """The chat that ``knowledge``'s settings describe (prompts file, chat model)."""
+        settings = knowledge.settings.knowledge
+        return cls(knowledge, Prompts.load(settings.prompts_file), agents, settings.chat_model)
 
     def __post_init__(self) -> None:
         self._search = self._search_tool()
@@ -150,6 +154,7 @@ class KnowledgeChat:
         if not message.strip():
             raise ValueError("message: empty; ask something")
         agent = self._agent
+        own = None
         if agent_id is not None:
             served = self.agents.get(agent_id)
             if served is None:
@@ -157,14 +162,14 @@ class KnowledgeChat:
             agent = served.clone(
                 instructions=self._instructions, tools=[*served.tools, self._search]
             )
+            own = served_instructions(served)
         kb = kb or self.knowledge.settings.knowledge.default_kb
         hits = await self.knowledge.retriever.search(message, tenant=tenant, kb=kb)
         sources = [source_json(hit, n) for n, hit in enumerate(hits, 1)]
-        own = served_instructions(self.agents.get(agent_id)) if agent_id else None
         context = {"tenant": tenant, "kb": kb, "sources": sources, "agent_instructions": own}
         conversation_id = conversation_id or new_id("conv")
-        session = SQLAlchemySession(f"chat:{tenant}:{conversation_id}", self.database)
-        options = {"context": context, "session": session, "router": self.router}
+        session = SQLAlchemySession(f"chat:{tenant}:{conversation_id}", self.knowledge.database)
+        options = {"context": context, "session": session, "router": self.knowledge.router}
         options |= {"registry": self.agents, "max_turns": self.max_turns}
         return agent, options, conversation_id
 
@@ -202,6 +207,6 @@ class KnowledgeChat:
         )
 
 
-def served_instructions(agent: Agent | None) -> str | None:
+def served_instructions(agent: Agent) -> str | None:
     """A served agent's own instructions, when they are a plain string."""
-    return agent.instructions if agent is not None and isinstance(agent.instructions, str) else None
+    return agent.instructions if isinstance(agent.instructions, str) else None

@@ -20,13 +20,12 @@ from fastapi import FastAPI
 
 from agentrig.agents import Agent, AgentRunner
 from agentrig.config import ProviderConfig, Settings
-from agentrig.jobs.handlers import chat_handlers, knowledge_handlers
+from agentrig.jobs.handlers import job_handlers
 from agentrig.jobs.queue import JobQueue, LocalJobQueue
 from agentrig.jobs.redis import RedisJobQueue
 from agentrig.knowledge.service import Knowledge
 from agentrig.llm.router import ModelRouter
 from agentrig.rag.chat import KnowledgeChat
-from agentrig.rag.prompts import Prompts
 from agentrig.server.background import BackgroundResponses
 from agentrig.server.errors import install_error_handlers
 from agentrig.store import Database, SQLUsageLedger
@@ -57,7 +56,8 @@ class ServerState:
     metrics: Any = None
 
 
-def _agents(settings: Settings) -> Mapping[str, Agent]:
+def served_agents(settings: Settings) -> Mapping[str, Agent]:
+    """The agents of ``server.agents_file``, by name."""
     if settings.server.agents_file is None:
         return {}
     return AgentRunner.from_yaml(settings.server.agents_file).agents
@@ -88,24 +88,7 @@ def _jobs(settings: Settings, database: Database, chat: KnowledgeChat | None) ->
     store = JobStore(database)
     if settings.jobs.backend == "redis":
         return RedisJobQueue(store, settings.jobs)
-    handlers = {}
-    if chat is not None:
-        handlers = knowledge_handlers(chat.knowledge) | chat_handlers(chat)
-    return LocalJobQueue(store, handlers, settings.jobs)
-
-
-def _knowledge_chat(
-    settings: Settings,
-    database: Database,
-    router: ModelRouter,
-    knowledge: Knowledge | None,
-    agents: Mapping[str, Agent],
-) -> KnowledgeChat | None:
-    if knowledge is None:
-        return None
-    prompts = Prompts.load(settings.knowledge.prompts_file)
-    model = settings.knowledge.chat_model
-    return KnowledgeChat(knowledge, router, database, prompts, agents, model=model)
+    return LocalJobQueue(store, {} if chat is None else job_handlers(chat), settings.jobs)
 
 
 async def open_state(settings: Settings) -> ServerState:
@@ -119,8 +102,8 @@ async def open_state(settings: Settings) -> ServerState:
     responses = ResponseStore(database)
     router = _router(settings, database)
     knowledge = _knowledge(settings, database, router)
-    agents = _agents(settings)
-    chat = _knowledge_chat(settings, database, router, knowledge, agents)
+    agents = served_agents(settings)
+    chat = None if knowledge is None else KnowledgeChat.open(knowledge, agents)
     jobs = _jobs(settings, database, chat)
     await jobs.start()
     return ServerState(
