@@ -64,6 +64,8 @@ def test_upload_index_search_download_reindex_delete(live):
     assert found[0]["document_id"] == ids["lumen-e3-manual.md"]
     assert found[0]["filename"] == "lumen-e3-manual.md" and "4 hours" in found[0]["text"]
     assert found[0]["heading"].endswith("Battery and charging")
+    fuzzy = client.get("/api/v1/documents/search", params={"q": "battery", "mode": "fuzzy"})
+    assert fuzzy.status_code == 400 and fuzzy.json()["error"]["param"] == "query.mode", fuzzy.text
     download = client.get(f"/api/v1/documents/{ids['spare-parts.csv']}/download")
     assert download.status_code == 200
     assert download.content == (SAMPLES / "spare-parts.csv").read_bytes()

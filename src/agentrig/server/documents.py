@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from agentrig.jobs.handlers import INDEX_DOCUMENT
 from agentrig.knowledge.blobs import BlobNotFound
-from agentrig.knowledge.retrieval import MODES
+from agentrig.knowledge.retrieval import Mode
 from agentrig.knowledge.vectors import collection_name
 from agentrig.rag.chat import source_json
 from agentrig.server.auth import tenant_of
@@ -98,13 +99,13 @@ async def search_documents(
     q: Annotated[str, Query(min_length=1, description="What to look for.")],
     kb: str | None = None,
     top_k: int = Query(default=5, ge=1, le=100),
-    mode: str = Query(default="hybrid", pattern="^(hybrid|dense|keywords)$"),
+    mode: Mode = "hybrid",
     tenant: str = Depends(tenant_of),
 ) -> JSONResponse:
     state = _knowledge(request)
     try:
         hits = await state.knowledge.retriever.search(
-            q, tenant=tenant, kb=kb, top_k=top_k, mode=mode if mode in MODES else "hybrid"
+            q, tenant=tenant, kb=kb, top_k=top_k, mode=mode
         )
     except ValueError as exc:
         raise APIError(400, str(exc), param="kb" if "knowledge base" in str(exc) else "q") from None
@@ -164,15 +165,9 @@ async def download_document(
         chunks = await blobs.open(document.blob_key)
     except BlobNotFound:
         raise not_found("file of document", document_id) from None
-    disposition = f"attachment; filename*=UTF-8''{_quote(document.filename)}"
+    disposition = f"attachment; filename*=UTF-8''{quote(document.filename, safe='')}"
     return StreamingResponse(
         chunks,
         media_type=document.content_type or "application/octet-stream",
         headers={"content-disposition": disposition, "content-length": str(document.size_bytes)},
     )
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")

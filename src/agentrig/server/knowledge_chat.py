@@ -10,27 +10,21 @@ header or, for browsers, an ``api_key`` query parameter.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrig.items import new_id
 from agentrig.jobs.handlers import PROCESS_CHAT
 from agentrig.server.auth import DEFAULT_TENANT, tenant_of
 from agentrig.server.errors import APIError, not_found
+from agentrig.server.event_stream import Emit, EventStreamResponse
 from agentrig.server.openapi import PathId, errors
+from agentrig.server.sse import encode_sse
 
 router = APIRouter(prefix="/api/v1/chat", tags=["knowledge"])
-
-
-class EventStream(StreamingResponse):
-    """Server-Sent Events (documented as such in /openapi.json)."""
-
-    media_type = "text/event-stream"
 
 
 class ChatRequest(BaseModel):
@@ -40,6 +34,10 @@ class ChatRequest(BaseModel):
     conversation_id: str | None = Field(default=None, max_length=200, pattern=r"^[\w.:-]+$")
     agent_id: str | None = Field(default=None, max_length=200)
     kb: str | None = Field(default=None, max_length=64)
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of ``KnowledgeChat.answer`` and ``stream``."""
+        return self.model_dump(exclude={"message"})
 
 
 def _chat(state: Any) -> Any:
@@ -62,11 +60,7 @@ async def chat(
 ) -> JSONResponse:
     try:
         answer = await _chat(request.app.state.server).answer(
-            tenant,
-            body.message,
-            conversation_id=body.conversation_id,
-            kb=body.kb,
-            agent_id=body.agent_id,
+            tenant, body.message, **body.options()
         )
     except (ValueError, LookupError) as exc:
         raise _refused(exc) from None
@@ -137,33 +131,22 @@ CHAT_EVENTS = {
 )
 async def chat_stream(
     body: ChatRequest, request: Request, tenant: str = Depends(tenant_of)
-) -> EventStream:
-    chat = _chat(request.app.state.server)
-    events = chat.stream(
-        tenant,
-        body.message,
-        conversation_id=body.conversation_id,
-        kb=body.kb,
-        agent_id=body.agent_id,
-    )
+) -> EventStreamResponse:
+    events = _chat(request.app.state.server).stream(tenant, body.message, **body.options())
     try:  # bad input is a 400 before the stream starts, not an error event in it
         first = await anext(events)
     except (ValueError, LookupError) as exc:
         raise _refused(exc) from None
 
-    async def sse() -> AsyncIterator[bytes]:
-        yield _sse(first)
+    async def produce(emit: Emit) -> None:  # cancelled if the client goes away
+        emit(encode_sse(first))
         try:
             async for event in events:
-                yield _sse(event)
+                emit(encode_sse(event))
         except Exception as exc:  # the model failed mid-answer
-            yield _sse({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+            emit(encode_sse({"type": "error", "message": f"{type(exc).__name__}: {exc}"}))
 
-    return EventStream(sse(), headers={"cache-control": "no-cache"})
-
-
-def _sse(event: dict[str, Any]) -> bytes:
-    return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+    return EventStreamResponse(produce)
 
 
 @router.websocket("/ws")
@@ -180,14 +163,8 @@ async def chat_ws(websocket: WebSocket) -> None:
             raw = await websocket.receive_text()
             try:
                 body = ChatRequest.model_validate_json(raw)
-                chat = _chat(state)
-                async for event in chat.stream(
-                    tenant,
-                    body.message,
-                    conversation_id=body.conversation_id,
-                    kb=body.kb,
-                    agent_id=body.agent_id,
-                ):
+                events = _chat(state).stream(tenant, body.message, **body.options())
+                async for event in events:
                     await websocket.send_json(event)
             except WebSocketDisconnect:
                 raise
