@@ -260,6 +260,7 @@ def test_health_ready_metrics(served):
     assert httpx.get(f"{served.url}/health").json() == {"status": "ok"}
     ready = httpx.get(f"{served.url}/ready")
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["queue"] == "ok (in process)"
     served.fake.script(Reply(text="x"))
     served.openai().responses.create(model="default", input="x")
     metrics = httpx.get(f"{served.url}/metrics").text

@@ -28,8 +28,11 @@ log = logging.getLogger(__name__)
 
 class JobQueue(Protocol):
     jobs: JobStore
+    kind: str  # what carries the jobs, for /ready: "in process" or "redis"
 
     async def enqueue(self, type: str, tenant: str, payload: dict[str, Any]) -> Job: ...
+
+    async def ping(self) -> bool: ...
 
     async def start(self) -> None: ...
 
@@ -38,6 +41,8 @@ class JobQueue(Protocol):
 
 class LocalJobQueue:
     """Runs jobs in this process with asyncio workers over the job rows."""
+
+    kind = "in process"
 
     def __init__(
         self,
@@ -67,6 +72,10 @@ class LocalJobQueue:
         )
         self._wake.set()
         return job
+
+    async def ping(self) -> bool:
+        """Always ``True``: the job rows are the database's, which ``/ready`` checks."""
+        return True
 
     async def start(self) -> None:
         if not self._workers:

@@ -38,6 +38,8 @@ def _redis_settings(url: str) -> Any:
 class RedisJobQueue:
     """Enqueues on Redis for ``agentrig worker`` processes; runs nothing itself."""
 
+    kind = "redis"
+
     def __init__(self, jobs: JobStore, settings: JobsSettings) -> None:
         self.jobs = jobs
         self.settings = settings

@@ -125,13 +125,12 @@ async def ready(request: Request) -> JSONResponse:
         checks["router"] = "ok"
     except Exception as exc:
         checks["router"] = f"error: {exc}"
-    ping = getattr(state.jobs, "ping", None)
+    kind = state.jobs.kind
     try:
-        checks["queue"] = "ok (in process)" if ping is None else "ok (redis)"
-        if ping is not None and not await ping():
-            checks["queue"] = "error: redis does not answer"
+        answers = await state.jobs.ping()
+        checks["queue"] = f"ok ({kind})" if answers else f"error: {kind} does not answer"
     except Exception as exc:
-        checks["queue"] = f"error: {type(exc).__name__}"
+        checks["queue"] = f"error: {kind}: {type(exc).__name__}"
     healthy = all(value.startswith("ok") for value in checks.values())
     return JSONResponse(
         {"status": "ready" if healthy else "not ready", "checks": checks},
