@@ -1,19 +1,28 @@
-"""Shared fixtures: an isolated data directory, a fake Chat Completions server, and
-databases (a SQLite file and a fresh PostgreSQL database on 127.0.0.1:5432)."""
+"""Shared fixtures: an isolated data directory, a fake Chat Completions server,
+databases (a SQLite file and a fresh PostgreSQL database on 127.0.0.1:5432), a knowledge
+service with the bundled sample documents, and stopping a server or worker subprocess."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+import agentrig
+from agentrig.config import load_settings
+from agentrig.knowledge.service import Knowledge
+from agentrig.llm.router import ModelRouter
 from agentrig.store import Database
 from agentrig.testing.fake_openai_server import FakeOpenAIServer
 
+SAMPLES = Path(agentrig.__file__).parent / "samples" / "kb"
 POSTGRES_ADMIN_URL = os.environ.get("AGENTRIG_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,3 +82,39 @@ async def database(request, tmp_path) -> AsyncIterator[Database]:
         stack.push_async_callback(db.aclose)
         await db.upgrade()
         yield db
+
+
+@pytest.fixture
+async def knowledge(tmp_path) -> AsyncIterator[Knowledge]:
+    """An empty knowledge service on SQLite and embedded Qdrant, 200-token chunks."""
+    settings = load_settings(data_dir=tmp_path, knowledge={"chunk_size": 200, "chunk_overlap": 40})
+    database = Database(settings.effective_database_url)
+    await database.upgrade()
+    router = ModelRouter(settings.llm)
+    service = Knowledge.open(settings, database, router)
+    yield service
+    await service.aclose()
+    await router.aclose()
+    await database.aclose()
+
+
+async def add_samples(knowledge: Knowledge, tenant: str = "t1") -> dict[str, str]:
+    """Index the sample documents into the knowledge base ``lumen``: ids by file name."""
+    ids = {}
+    for path in sorted(SAMPLES.iterdir()):
+        document = await knowledge.add_document(tenant, path.read_bytes(), path.name, kb="lumen")
+        report = await knowledge.index(tenant, document.id)
+        assert report.status == "indexed" and report.chunks > 0, report
+        ids[path.name] = document.id
+    return ids
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM a subprocess started with ``start_new_session``, SIGKILL after 20 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -18,6 +18,7 @@ from agentrig.knowledge.service import Knowledge
 from agentrig.llm.router import ModelRouter
 from agentrig.store import Database
 from agentrig.store.jobs import JobStore
+from tests.conftest import stop_process_group
 
 WORDS = [
     "battery",
@@ -53,16 +54,6 @@ def start_worker(config: Path, log: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_a_killed_worker_loses_nothing_and_leaves_no_duplicates(tmp_path, postgres_url):
@@ -132,9 +123,9 @@ retry_delay_seconds = 0.2
                 assert time.monotonic() < deadline, job
                 time.sleep(0.2)
         finally:
-            stop(second)
+            stop_process_group(second)
     finally:
-        stop(first)
+        stop_process_group(first)
     _, attempts, worker = asyncio.run(row("jobs", job_id))
     assert attempts == 2 and worker.endswith(f":{second.pid}")
     document = asyncio.run(row("documents", document_id))

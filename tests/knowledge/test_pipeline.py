@@ -4,40 +4,9 @@ retrieve with sources; re-indexing reuses vectors; bad files fail with a reason.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-import agentrig
-from agentrig.config import load_settings
-from agentrig.knowledge.service import Knowledge
-from agentrig.llm.router import ModelRouter
-from agentrig.store import Database
-
-SAMPLES = Path(agentrig.__file__).parent / "samples" / "kb"
-
-
-@pytest.fixture
-async def knowledge(tmp_path):
-    settings = load_settings(data_dir=tmp_path, knowledge={"chunk_size": 200, "chunk_overlap": 40})
-    database = Database(settings.effective_database_url)
-    await database.upgrade()
-    router = ModelRouter(settings.llm)
-    service = Knowledge.open(settings, database, router)
-    yield service
-    await service.aclose()
-    await router.aclose()
-    await database.aclose()
-
-
-async def add_samples(knowledge: Knowledge, tenant: str = "t1") -> dict[str, str]:
-    ids = {}
-    for path in sorted(SAMPLES.iterdir()):
-        document = await knowledge.add_document(tenant, path.read_bytes(), path.name, kb="lumen")
-        report = await knowledge.index(tenant, document.id)
-        assert report.status == "indexed" and report.chunks > 0, report
-        ids[path.name] = document.id
-    return ids
+from tests.conftest import SAMPLES, add_samples
 
 
 async def test_sample_documents_are_indexed_and_answer_questions_with_sources(knowledge):

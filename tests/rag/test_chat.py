@@ -3,47 +3,29 @@ sources, conversations that continue, streaming, and prompts users can override.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-import agentrig
-from agentrig.config import load_settings
 from agentrig.errors import ConfigError
-from agentrig.knowledge.service import Knowledge
-from agentrig.llm.router import ModelRouter
 from agentrig.rag.chat import KnowledgeChat, cited
 from agentrig.rag.prompts import Prompts
-from agentrig.store import Database
 from agentrig.testing import ScriptedModel, text, tool_call
-
-SAMPLES = Path(agentrig.__file__).parent / "samples" / "kb"
+from tests.conftest import add_samples
 
 
 @pytest.fixture
-async def knowledge(tmp_path):
-    settings = load_settings(data_dir=tmp_path, knowledge={"chunk_size": 200, "chunk_overlap": 40})
-    database = Database(settings.effective_database_url)
-    await database.upgrade()
-    router = ModelRouter(settings.llm)
-    service = Knowledge.open(settings, database, router)
-    for path in sorted(SAMPLES.iterdir()):
-        document = await service.add_document("t1", path.read_bytes(), path.name, kb="lumen")
-        assert (await service.index("t1", document.id)).status == "indexed"
-    yield service, router, database
-    await service.aclose()
-    await router.aclose()
-    await database.aclose()
+async def indexed(knowledge):
+    """The knowledge service with the sample documents in ``lumen``."""
+    await add_samples(knowledge)
+    return knowledge
 
 
 def chat_with(knowledge, model, prompts: Prompts | None = None) -> KnowledgeChat:
-    service, _, _ = knowledge
-    return KnowledgeChat(service, prompts or Prompts.load(), {}, model=model)
+    return KnowledgeChat(knowledge, prompts or Prompts.load(), {}, model=model)
 
 
-async def test_answers_from_retrieved_sources_and_returns_the_cited_ones(knowledge):
+async def test_answers_from_retrieved_sources_and_returns_the_cited_ones(indexed):
     model = ScriptedModel([text("A full charge takes about 4 hours [1].")])
-    answer = await chat_with(knowledge, model).answer(
+    answer = await chat_with(indexed, model).answer(
         "t1", "How long does charging take?", kb="lumen"
     )
     assert answer.response == "A full charge takes about 4 hours [1]."
@@ -57,11 +39,11 @@ async def test_answers_from_retrieved_sources_and_returns_the_cited_ones(knowled
     assert [tool.name for tool in model.requests[0].tools] == ["knowledge_search"]
 
 
-async def test_follow_up_searches_are_numbered_on_and_can_be_cited(knowledge):
+async def test_follow_up_searches_are_numbered_on_and_can_be_cited(indexed):
     model = ScriptedModel(
         [tool_call("knowledge_search", query="theft cover excess"), text("EUR 150 [6].")]
     )
-    answer = await chat_with(knowledge, model).answer("t1", "And if it is stolen?", kb="lumen")
+    answer = await chat_with(indexed, model).answer("t1", "And if it is stolen?", kb="lumen")
     first_round = 5  # the default top_k for the message itself
     tool_output = model.requests[1].items[-1].output
     assert f"[{first_round + 1}]" in tool_output and "150" in tool_output
@@ -69,25 +51,25 @@ async def test_follow_up_searches_are_numbered_on_and_can_be_cited(knowledge):
     assert source["number"] == 6 and source["filename"] == "service-plans.html"
 
 
-async def test_a_conversation_continues_and_belongs_to_its_tenant(knowledge):
+async def test_a_conversation_continues_and_belongs_to_its_tenant(indexed):
     model = ScriptedModel([text("About 4 hours [1]."), text("About 2.5 hours [1].")])
-    chat = chat_with(knowledge, model)
+    chat = chat_with(indexed, model)
     first = await chat.answer("t1", "How long does charging take?", kb="lumen")
     await chat.answer("t1", "And to 80%?", kb="lumen", conversation_id=first.conversation_id)
     seen = [getattr(item, "text", "") for item in model.requests[1].items]
     assert "How long does charging take?" in seen and "About 4 hours [1]." in seen
     other = ScriptedModel([text("Hello.")])
-    await chat_with(knowledge, other).answer(
+    await chat_with(indexed, other).answer(
         "t2", "hi", kb="lumen", conversation_id=first.conversation_id
     )
     assert [getattr(i, "text", "") for i in other.requests[0].items] == ["hi"]  # not t1's
 
 
-async def test_streaming_gives_deltas_tool_events_and_the_sources_last(knowledge):
+async def test_streaming_gives_deltas_tool_events_and_the_sources_last(indexed):
     model = ScriptedModel(
         [tool_call("knowledge_search", query="error E07"), text("Let it cool [6].")]
     )
-    events = [event async for event in chat_with(knowledge, model).stream("t1", "E07?", kb="lumen")]
+    events = [event async for event in chat_with(indexed, model).stream("t1", "E07?", kb="lumen")]
     kinds = [event["type"] for event in events]
     assert kinds[0] == "start" and kinds[-1] == "done"
     assert "tool_call" in kinds and "tool_result" in kinds and kinds.count("delta") >= 3
@@ -97,11 +79,11 @@ async def test_streaming_gives_deltas_tool_events_and_the_sources_last(knowledge
     assert done["conversation_id"] == events[0]["conversation_id"]
 
 
-async def test_prompts_can_be_overridden_and_bad_ones_are_clear_errors(knowledge, tmp_path):
+async def test_prompts_can_be_overridden_and_bad_ones_are_clear_errors(indexed, tmp_path):
     mine = tmp_path / "prompts.toml"
     mine.write_text('instructions = "Answer in French from {{ sources | length }} sources."\n')
     model = ScriptedModel([text("Quatre heures [1].")])
-    await chat_with(knowledge, model, Prompts.load(mine)).answer("t1", "charging time?", kb="lumen")
+    await chat_with(indexed, model, Prompts.load(mine)).answer("t1", "charging time?", kb="lumen")
     assert model.requests[0].instructions == "Answer in French from 5 sources."
     (tmp_path / "bad.toml").write_text('instructions = "{% for x in %}"\n')
     with pytest.raises(ConfigError, match="instructions"):

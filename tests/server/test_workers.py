@@ -4,7 +4,6 @@ two servers in this process for a cancel that reaches the process not running th
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from agentrig.testing.fake_openai_server import Hang, Reply
+from tests.conftest import stop_process_group
 from tests.server.conftest import serve
 
 
@@ -87,12 +87,7 @@ default = ["fake/m"]
             metrics = httpx.get(f"{base}/metrics", timeout=30).text
             assert _requests_counted(metrics, "/v1/responses", "POST", "200") == 30
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 def test_a_cancel_reaching_another_server_stops_the_background_response(
