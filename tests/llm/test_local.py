@@ -328,12 +328,23 @@ async def test_missing_embedding_model_says_how_to_install() -> None:
     assert "local/other" in str(caught.value)
 
 
-async def test_mini_batches_give_the_vectors_of_one_big_batch() -> None:
+async def test_mini_batches_give_the_vectors_of_one_big_batch(monkeypatch) -> None:
     # Length-sorted forward passes of 2 must give what one pass of all the texts gives
     # (padding is masked out), in the caller's order.
+    from agentrig.llm.providers import local_embeddings
+
+    passes: list[int] = []
+    encode = local_embeddings._encode
+
+    def recording(path, texts, batch_size):
+        passes.append(batch_size)
+        return encode(path, texts, batch_size)
+
+    monkeypatch.setattr(local_embeddings, "_encode", recording)
     texts = [f"{'long ' * (i * 7 % 30)}text {i}" for i in range(9)]
     small = await LocalEmbedder(options={"encode_batch_size": 2}).embed_batch(texts)
     whole = await LocalEmbedder(options={"encode_batch_size": 64}).embed_batch(texts)
+    assert passes == [2, 64]  # the option reaches the forward passes
     assert small.usage.input_tokens == whole.usage.input_tokens
     for a, b in zip(small.vectors, whole.vectors, strict=True):
         assert cosine(a, b) > 0.9999
