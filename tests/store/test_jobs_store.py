@@ -55,6 +55,22 @@ async def test_an_expired_lease_is_taken_over_and_the_old_worker_is_fenced(datab
     assert (await jobs.get(job.id)).result == "fresh"
 
 
+async def test_a_job_whose_worker_died_comes_before_the_queue_which_goes_in_due_order(
+    database: Database,
+):
+    jobs = JobStore(database)
+    abandoned = await jobs.enqueue("t", "tenant", {"n": 0})
+    assert (await jobs.claim("dead", lease_seconds=0.05)).id == abandoned.id
+    retried = await jobs.enqueue("t", "tenant", {"n": 1})
+    assert await jobs.fail(await jobs.claim("w", lease_seconds=30), "w", "x", retry_after=0.1)
+    waiting = [await jobs.enqueue("t", "tenant", {"n": n}) for n in range(2, 5)]
+    await asyncio.sleep(0.15)  # the lease has passed, the retry has come due
+    order = []
+    while (job := await jobs.claim("w", lease_seconds=30)) is not None:
+        order.append(job.id)
+    assert order == [abandoned.id] + [job.id for job in waiting] + [retried.id]
+
+
 async def test_failures_are_retried_after_a_delay_then_fail_for_good(database: Database):
     jobs = JobStore(database)
     job = await jobs.enqueue("t", "tenant", {}, max_attempts=2)
