@@ -377,3 +377,24 @@ print(time.process_time() - cpu, time.perf_counter() - wall)
     assert done.returncode == 0, done.stderr
     cpu, wall = map(float, done.stdout.split())
     assert cpu < 0.6 * wall, (cpu, wall)
+
+
+@pytest.fixture
+def switch_interval():
+    """Python's GIL switch interval, put back after the test."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # Python's default
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.usefixtures("switch_interval")
+async def test_embedding_shortens_the_gil_switch_interval_as_configured() -> None:
+    await LocalEmbedder(options={"gil_switch_interval_ms": 0}).embed_batch(["hi"])
+    assert sys.getswitchinterval() == pytest.approx(0.005)  # 0: left alone
+    await LocalEmbedder().embed_batch(["hi"])
+    assert sys.getswitchinterval() == pytest.approx(0.0005)  # the default, 0.5 ms
+    await LocalEmbedder(options={"gil_switch_interval_ms": 2}).embed_batch(["hi"])
+    assert sys.getswitchinterval() == pytest.approx(0.0005)  # never raised
+    await LocalEmbedder(options={"gil_switch_interval_ms": 0.2}).embed_batch(["hi"])
+    assert sys.getswitchinterval() == pytest.approx(0.0002)
