@@ -1,5 +1,6 @@
 """Handoffs, agents as tools, and streamed runs."""
 
+import asyncio
 import json
 
 import pytest
@@ -188,3 +189,39 @@ async def test_a_failed_streamed_run_raises_from_events():
     with pytest.raises(ProviderUnavailable):
         async for _ in stream.events():
             pass
+
+
+async def test_a_consumer_that_goes_away_cancels_the_streamed_run():
+    started = asyncio.Event()
+
+    @tool
+    async def wait_forever() -> str:
+        """Waits."""
+        started.set()
+        await asyncio.sleep(3600)
+        return "never"
+
+    def slow_run():
+        model = ScriptedModel([tool_call("wait_forever"), text("unreachable")])
+        return Runner.run_streamed(Agent(name="a", model=model, tools=[wait_forever]), "go")
+
+    async def consume(stream) -> None:
+        async for _ in stream.events():
+            pass
+
+    stream = slow_run()  # the consumer's task is cancelled while it waits for an event
+    consumer = asyncio.create_task(consume(stream))
+    await started.wait()
+    consumer.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    await asyncio.wait([stream.task], timeout=5)
+    assert stream.task.cancelled()
+
+    started.clear()
+    stream = slow_run()  # the consumer closes the iterator early
+    events = stream.events()
+    await anext(events)
+    await started.wait()
+    await events.aclose()
+    await asyncio.wait([stream.task], timeout=5)
+    assert stream.task.cancelled()

@@ -4,6 +4,7 @@ Events and WebSocket, each answering from the uploaded documents with sources.""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -98,6 +99,33 @@ def test_streamed_chat_over_sse_and_websocket(live):
         assert json.loads(socket.recv(timeout=30))["type"] == "error"  # and the socket stays
         socket.send(json.dumps({"message": "", "kb": "lumen"}))
         assert "message" in json.loads(socket.recv(timeout=30))["message"]
+
+
+def test_an_abandoned_stream_stops_the_model_call(live, tmp_path):
+    client, _, fake = live
+    fake.script(Reply(text="word " * 200, chunk_delay=0.02))  # about 4 s of streaming
+    body = {"message": "tell me everything about the battery", "kb": "lumen"}
+    with client.stream("POST", "/api/v1/chat/stream", json=body) as response:
+        deltas = 0
+        for line in response.iter_lines():
+            deltas += line.startswith("data: ") and '"delta"' in line
+            if deltas == 3:
+                break  # leave: the connection closes with 197 words still to come
+    left = time.monotonic()
+    # The model call is cut (its usage row says so) long before the reply's 4 s end.
+    while chat_outcomes(tmp_path / "chat.db") != ["cancelled"]:
+        assert time.monotonic() - left < 2, chat_outcomes(tmp_path / "chat.db")
+        time.sleep(0.05)
+    fake.script(Reply(text="Still here [1]."))
+    answer = client.post("/api/v1/chat", json={"message": "battery?", "kb": "lumen"})
+    assert answer.json()["response"] == "Still here [1]."
+
+
+def chat_outcomes(database: Path) -> list[str]:
+    """The outcomes of the chat model calls recorded in the server's database."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT outcome FROM llm_usage WHERE kind = 'chat'")
+        return [outcome for (outcome,) in rows]
 
 
 def test_bad_chat_requests_are_400s(live):

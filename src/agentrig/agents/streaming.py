@@ -59,15 +59,25 @@ class RunResultStreaming:
         self._queue.put_nowait(_Failed(error))
 
     async def events(self) -> AsyncIterator[RunEvent]:
-        """The run's events, ending with ``RunFinished``; a failed run raises its error."""
-        while True:
-            event = await self._queue.get()
-            if isinstance(event, _Failed):
-                raise event.error
-            yield event
-            if isinstance(event, RunFinished):
-                self.result = event.result
-                return
+        """The run's events, ending with ``RunFinished``; a failed run raises its error.
+
+        A consumer that goes away before the end (its task cancelled, or the iterator
+        closed) cancels the run: nobody would read what the model still produces."""
+        finished = False
+        try:
+            while True:
+                event = await self._queue.get()
+                if isinstance(event, _Failed):
+                    finished = True
+                    raise event.error
+                yield event
+                if isinstance(event, RunFinished):
+                    finished = True
+                    self.result = event.result
+                    return
+        finally:
+            if not finished:
+                self.cancel()
 
     def cancel(self) -> None:
         """Stop the run (what it produced so far stays in its session)."""
