@@ -70,3 +70,32 @@ async def test_write_commits_or_rolls_back_and_takes_turns_with_the_async_engine
     assert sorted(rows) == sorted(
         [("engine", n) for n in range(30)] + [("write", n) for n in range(30)]
     )
+
+
+async def test_a_failing_write_among_concurrent_ones_fails_alone(database):
+    """On SQLite concurrent writes share a transaction (group commit): the one that fails
+    is rolled back to its savepoint, the others commit."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    async with database.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE notes (n INTEGER)"))
+
+    def insert(n: int):
+        def work(connection):
+            connection.execute(text("INSERT INTO notes VALUES (:n)"), {"n": n})
+            if n == 7:
+                raise ValueError("seven is refused")
+            return n
+
+        return work
+
+    results = await asyncio.gather(
+        *(database.write(insert(n)) for n in range(15)), return_exceptions=True
+    )
+    assert isinstance(results[7], ValueError) and "seven" in str(results[7])
+    assert results[:7] + results[8:] == [n for n in range(15) if n != 7]
+    async with database.engine.connect() as connection:
+        stored = (await connection.execute(text("SELECT n FROM notes ORDER BY n"))).scalars()
+        assert list(stored) == [n for n in range(15) if n != 7]

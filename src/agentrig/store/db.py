@@ -1,9 +1,12 @@
 """Opening the database: an async SQLAlchemy engine, migrated to the newest schema.
 
-:meth:`Database.write` runs a function in one transaction. On a SQLite file it runs in a
+:meth:`Database.write` runs a function in a transaction. On a SQLite file it runs in a
 thread of its own over a synchronous connection (``BEGIN IMMEDIATE``), so that a whole
 transaction costs one thread hop: aiosqlite makes one per statement, cursor and commit,
-which cost more than a millisecond for a transaction of four statements. Elsewhere
+which cost more than a millisecond for a transaction of four statements. The writes that
+arrive while one transaction runs share the next (group commit), each in a savepoint of
+its own, so that one that fails is rolled back alone: the hop, not SQLite, was most of
+a write's cost (0.27 ms of CPU against 0.09 for the statement and commit). Elsewhere
 (PostgreSQL, in-memory SQLite) it runs through the async engine.
 """
 
@@ -12,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -31,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 
 from agentrig.config import Settings, async_database_url
 from agentrig.errors import ConfigError
+from agentrig.store.group_commit import GroupCommit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x6167656E74726967  # "agentrig": one migrator at a time on PostgreSQL
@@ -72,6 +76,9 @@ class Database:
             event.listen(self._writer, "connect", _sqlite_writer_connection)
             event.listen(self._writer, "begin", _begin_immediate)
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="agentrig-sqlite")
+            self._writes: GroupCommit[Callable[[Connection], Any], Any] = GroupCommit(
+                self._write_together
+            )
 
     @classmethod
     async def open(cls, settings: Settings) -> Database:
@@ -88,16 +95,42 @@ class Database:
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in one transaction, committed unless it raises."""
-        if self._writer is None or self._writer_thread is None:
+        if self._writer is None:
             async with self.engine.begin() as connection:
                 return await connection.run_sync(work)
-        writer = self._writer
+        return await self._writes.submit(work)
 
-        def transaction() -> T:
-            with writer.begin() as connection:
-                return work(connection)
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` for a hot read: on a SQLite file it joins the writer's next
+        transaction (one thread hop, where aiosqlite makes several), elsewhere it runs on
+        a connection of the async engine."""
+        if self._writer is None:
+            async with self.engine.connect() as connection:
+                return await connection.run_sync(work)
+        return await self._writes.submit(work)
 
-        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, transaction)
+    async def _write_together(self, works: Sequence[Callable[[Connection], Any]]) -> list[Any]:
+        """``works`` in one transaction on the writer thread; an exception in the list
+        fails that work alone."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_thread, self._transaction, works)
+
+    def _transaction(self, works: Sequence[Callable[[Connection], Any]]) -> list[Any]:
+        assert self._writer is not None
+        try:
+            with self._writer.begin() as connection:
+                if len(works) == 1:  # its exception rolls the transaction back
+                    return [works[0](connection)]
+                outcomes = []
+                for work in works:
+                    try:
+                        with connection.begin_nested():  # a savepoint
+                            outcomes.append(work(connection))
+                    except Exception as exc:
+                        outcomes.append(exc)
+                return outcomes
+        except Exception as exc:  # the work alone, or the transaction's begin or commit
+            return [exc] * len(works)
 
     async def upgrade(self, revision: str = "head") -> None:
         """Apply the Alembic migrations up to ``revision``."""
@@ -114,6 +147,7 @@ class Database:
 
     async def aclose(self) -> None:
         if self._writer_thread is not None and self._writer is not None:
+            await self._writes.aclose()
             writer = self._writer
             await asyncio.get_running_loop().run_in_executor(self._writer_thread, writer.dispose)
             self._writer_thread.shutdown()

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 
 from agentrig.items import new_id
 from agentrig.store.db import Database
@@ -210,14 +211,16 @@ class EmbeddingCache:
 
     async def get_many(self, model: str, hashes: Iterable[str]) -> dict[str, list[float]]:
         wanted = sorted(set(hashes))
-        found: dict[str, list[float]] = {}
-        async with self.database.engine.connect() as connection:
+
+        def read(connection: Connection) -> dict[str, list[float]]:
+            found: dict[str, list[float]] = {}
             for start in range(0, len(wanted), 500):
-                hashes = wanted[start : start + 500]
-                parameters = {"model": model, "hashes": hashes}
-                for text_hash, blob in await connection.execute(_CACHED, parameters):
+                parameters = {"model": model, "hashes": wanted[start : start + 500]}
+                for text_hash, blob in connection.execute(_CACHED, parameters):
                     found[text_hash] = array("f", blob).tolist()
-        return found
+            return found
+
+        return await self.database.read(read)
 
     async def put_many(self, model: str, vectors: Mapping[str, Sequence[float]]) -> None:
         """Store new vectors; a hash already cached keeps its vector."""
