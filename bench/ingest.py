@@ -246,6 +246,8 @@ def thread_group(name: str | None) -> str:
         return "aiosqlite connection threads (SQL statements)"
     if name.startswith("qdrant"):
         return "embedded Qdrant thread (upserts)"
+    if name.startswith("agentrig-sqlite"):
+        return "SQLite writer thread (job, document and cache rows)"
     return "other Python threads"
 
 
@@ -328,6 +330,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
+            refresh_per_second=1,  # each redraw holds the GIL, which the model thread needs
         ) as progress:
             task = progress.add_task("indexing (jobs)", total=len(ids))
             jobs.on_finish = lambda: progress.advance(task)
