@@ -18,7 +18,7 @@ releases the GIL for each operation and takes it back for the next; while the ev
 or another thread runs Python, the model thread waits for that thread to give the GIL up,
 up to the interval (5 ms by default), with both cores idle. Ingesting the first 1,000
 SciFact abstracts, the pipeline's share of the embedder's speed went from 0.77 to 0.83
-in one pair of runs (it moves by a few hundredths between runs).
+in one pair of runs, within how much such runs swing (0.70-0.83).
 """
 
 from __future__ import annotations
