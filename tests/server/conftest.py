@@ -11,9 +11,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 from agentrig.config import load_settings
 from agentrig.server.app import create_app
+from agentrig.store import Database
 from agentrig.testing.fake_openai_server import FakeOpenAIServer
 from agentrig.testing.live_server import LiveServer
 from tests.conftest import POSTGRES_ADMIN_URL
@@ -93,3 +95,18 @@ def served(tmp_path, database_url, fake_server) -> Iterator[Served]:
     live, settings, app = serve(tmp_path, database_url, fake_server)
     with live:
         yield Served(live.url, fake_server, settings, app)
+
+
+def chat_outcomes(database_url: str) -> list[str]:
+    """The outcomes of the chat model calls in a server's usage rows, oldest first."""
+
+    async def read() -> list[str]:
+        database = Database(database_url)
+        try:
+            async with database.engine.connect() as connection:
+                query = text("SELECT outcome FROM llm_usage WHERE kind = 'chat' ORDER BY id")
+                return [outcome for (outcome,) in await connection.execute(query)]
+        finally:
+            await database.aclose()
+
+    return asyncio.run(read())

@@ -8,17 +8,15 @@ and Server-Sent Event received is validated against the Open Responses OpenAPI d
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
-from agentrig.store import Database
 from agentrig.testing.fake_openai_server import Reply
+from tests.server.conftest import chat_outcomes
 from tests.server.openresponses import (
     check,
     validate_item,
@@ -350,8 +348,9 @@ def test_client_disconnecting_mid_stream_leaves_the_server_working(served):
                     break  # leave: the connection is closed with 197 words still to come
     left = time.monotonic()
     # The abandoned model stream is cut (its usage row says so) long before its 4 s end.
-    while _usage_outcomes(served) != ["cancelled"]:
-        assert time.monotonic() - left < 2, _usage_outcomes(served)
+    url = served.settings.effective_database_url
+    while chat_outcomes(url) != ["cancelled"]:
+        assert time.monotonic() - left < 2, chat_outcomes(url)
         time.sleep(0.05)
     served.fake.script(Reply(text="still here"))
     events = stream(served, {"model": "default", "input": "are you there?"})
@@ -359,16 +358,3 @@ def test_client_disconnecting_mid_stream_leaves_the_server_working(served):
     served.fake.script(Reply(text="and not streamed"))
     assert text_of(create(served, {"model": "default", "input": "again"})) == "and not streamed"
     assert httpx.get(f"{served.url}/health").json() == {"status": "ok"}
-
-
-def _usage_outcomes(served) -> list[str]:
-    async def read() -> list[str]:
-        database = Database(served.settings.effective_database_url)
-        try:
-            async with database.engine.connect() as connection:
-                rows = await connection.execute(text("SELECT outcome FROM llm_usage"))
-                return [row[0] for row in rows]
-        finally:
-            await database.aclose()
-
-    return asyncio.run(read())

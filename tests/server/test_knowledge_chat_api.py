@@ -4,7 +4,6 @@ Events and WebSocket, each answering from the uploaded documents with sources.""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from websockets.sync.client import connect
 
 import agentrig
 from agentrig.testing.fake_openai_server import Reply
-from tests.server.conftest import serve
+from tests.server.conftest import chat_outcomes, serve
 from tests.server.test_documents_api import upload, wait_indexed
 
 SAMPLES = Path(agentrig.__file__).parent / "samples" / "kb"
@@ -103,6 +102,7 @@ def test_streamed_chat_over_sse_and_websocket(live):
 
 def test_an_abandoned_stream_stops_the_model_call(live, tmp_path):
     client, _, fake = live
+    url = f"sqlite:///{tmp_path / 'chat.db'}"  # the live server's database
     fake.script(Reply(text="word " * 200, chunk_delay=0.02))  # about 4 s of streaming
     body = {"message": "tell me everything about the battery", "kb": "lumen"}
     with client.stream("POST", "/api/v1/chat/stream", json=body) as response:
@@ -113,19 +113,12 @@ def test_an_abandoned_stream_stops_the_model_call(live, tmp_path):
                 break  # leave: the connection closes with 197 words still to come
     left = time.monotonic()
     # The model call is cut (its usage row says so) long before the reply's 4 s end.
-    while chat_outcomes(tmp_path / "chat.db") != ["cancelled"]:
-        assert time.monotonic() - left < 2, chat_outcomes(tmp_path / "chat.db")
+    while chat_outcomes(url) != ["cancelled"]:
+        assert time.monotonic() - left < 2, chat_outcomes(url)
         time.sleep(0.05)
     fake.script(Reply(text="Still here [1]."))
     answer = client.post("/api/v1/chat", json={"message": "battery?", "kb": "lumen"})
     assert answer.json()["response"] == "Still here [1]."
-
-
-def chat_outcomes(database: Path) -> list[str]:
-    """The outcomes of the chat model calls recorded in the server's database."""
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT outcome FROM llm_usage WHERE kind = 'chat'")
-        return [outcome for (outcome,) in rows]
 
 
 def test_bad_chat_requests_are_400s(live):
