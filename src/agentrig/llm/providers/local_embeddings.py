@@ -76,7 +76,7 @@ def _import_torch_waiting_passively() -> None:
         os.environ.pop("OMP_WAIT_POLICY", None)
 
 
-def shorten_switch_interval(seconds: float) -> None:
+def _shorten_switch_interval(seconds: float) -> None:
     """Lower Python's GIL switch interval to ``seconds`` (never raise it; 0: no change)."""
     if 0 < seconds < sys.getswitchinterval():
         sys.setswitchinterval(seconds)
@@ -113,7 +113,7 @@ class LocalEmbedder:
         path = require_installed(
             "sentence_transformers", self.model_path, Path.is_dir, **self._where
         )
-        shorten_switch_interval(self.gil_switch_interval_ms / 1000)
+        _shorten_switch_interval(self.gil_switch_interval_ms / 1000)
         try:
             vectors, tokens = await asyncio.to_thread(
                 _encode, path, list(texts), self.encode_batch_size
