@@ -38,7 +38,7 @@ found or started is reported as unavailable and the rest still runs. Every proce
 here is stopped on the way out.
 
 Run: ``.venv/bin/python bench/gateway_overhead.py`` (needs ``nginx`` and ``wrk``:
-``apt-get install -y nginx-light wrk``; ``pip install -e '.[bench]'`` brings agentic-api;
+``apt-get install -y nginx-light wrk``; ``make bench`` installs agentic-api;
 ``--install-litellm`` once for LiteLLM). ``--duration 3`` for a quick look.
 """
 
