@@ -1,10 +1,11 @@
 """Parsing, the first step of ingestion: turn an uploaded file into text with structure.
 
-markitdown's converters turn DOCX, PPTX, XLSX, HTML and CSV into Markdown, which is split
-on its headings so that every section knows where it sits ("Install > Linux"). PDF goes
-through pdfminer page by page instead, because markitdown's PDF text has no page
-boundaries and citations need page numbers. Whatever is wrong with the input surfaces as
-one ``DocumentError`` whose ``reason`` tells a person what to do about it.
+markitdown's converters turn DOCX (through ``docx``), PPTX, XLSX, HTML and CSV into
+Markdown, which is split on its headings so that every section knows where it sits
+("Install > Linux"). PDF goes through pdfminer page by page instead, because
+markitdown's PDF text has no page boundaries and citations need page numbers. Whatever
+is wrong with the input surfaces as one ``DocumentError`` whose ``reason`` tells a
+person what to do about it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pdfminer.pdftypes import resolve1
 from pdfminer.utils import decode_text
 
 from agentrig.errors import AgentrigError
+from agentrig.knowledge.docx import docx_to_markdown
 
 MB = 1024 * 1024  # what max_file_mb counts in: max_bytes = int(max_file_mb * MB)
 
@@ -52,7 +54,6 @@ _BINARIES |= {b"PK\x03\x04": "a ZIP archive", b"\x1f\x8b": "a gzip archive"}
 _BINARIES[b"\xd0\xcf\x11\xe0"] = (
     "a legacy Office file (.doc, .xls, .ppt): save it as .docx, .xlsx, .pptx"
 )
-_DOCX_STYLES = "p[style-name='Title'] => h1:fresh"  # mammoth leaves the Title style plain
 _DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 
 
@@ -187,9 +188,7 @@ def _convert(kind: str, data: bytes, charset: str | None) -> tuple[str | None, l
         return None, [Section(text.strip())]
     title = None
     if kind == "docx":
-        info = StreamInfo(extension=".docx")
-        result = converters.DocxConverter().convert(io.BytesIO(data), info, style_map=_DOCX_STYLES)
-        markdown, title = result.markdown, _office_title(data)
+        markdown, title = docx_to_markdown(data), _office_title(data)
     elif kind == "xlsx":  # markitdown writes "## <sheet name>" before each sheet's table
         info = StreamInfo(extension=".xlsx")
         markdown = converters.XlsxConverter().convert(io.BytesIO(data), info).markdown
