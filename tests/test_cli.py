@@ -1,7 +1,11 @@
 """The command line, run in-process against a fake server and for real on the local model."""
 
+import re
+import tomllib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -87,6 +91,14 @@ def test_bad_configuration_exits_with_the_reason(tmp_path):
     assert "llm.max_attempts" in result.output and "greater than or equal to 1" in result.output
 
 
+def test_an_error_naming_a_config_table_keeps_its_brackets(tmp_path):
+    local = tmp_path / "agentrig.toml"
+    local.write_text('[jobs]\nbackend = "local"\n')
+    result = runner.invoke(app, ["worker", "--burst", "-c", str(local)])
+    assert result.exit_code == 1
+    assert 'runs the jobs of [jobs] backend = "redis"' in " ".join(result.output.split())
+
+
 def test_unknown_role_exits_with_the_known_ones(config):
     result = runner.invoke(app, ["ask", "hi", "--role", "nope", "-c", str(config)])
     assert result.exit_code == 1 and "unknown role or model 'nope'" in result.output
@@ -110,3 +122,42 @@ def test_ask_the_local_model_for_real():
     result = runner.invoke(app, ["ask", "Say hello.", "--max-tokens", "16"])
     assert result.exit_code == 0, result.output
     assert result.output.strip()
+
+
+def test_version_is_the_projects():
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"agentrig {project['project']['version']}\n"
+
+
+def all_commands(group: click.Group, path: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*path, name))
+
+
+def words(text: str) -> str:
+    """Text as the terminal shows it: no box drawing, no code marks, one space between."""
+    text = re.sub(r"`([^`]*)`", r"\1", text)
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+@pytest.mark.parametrize(
+    ("path", "command"),
+    [((), typer.main.get_command(app)), *all_commands(typer.main.get_command(app))],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
+)
+def test_help_shows_every_text_whole(path, command):
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    shown = words(result.output)
+    texts = [command.help] + [param.help for param in command.params if param.help]
+    for text in texts:
+        assert words(text) in shown  # nothing eaten as markup, no ``reStructuredText``
+
+
+def test_worker_help_keeps_its_brackets():
+    result = runner.invoke(app, ["worker", "--help"], env={"COLUMNS": "250"})
+    assert '([jobs] backend = "redis")' in result.output and "``" not in result.output

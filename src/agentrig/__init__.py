@@ -4,6 +4,8 @@ One LLM boundary (:class:`~agentrig.llm.router.ModelRouter`), an explicit agent 
 an OpenAI-compatible server, with embedded defaults that run on a laptop.
 """
 
+from importlib import metadata
+
 from agentrig.agents import (
     Agent,
     AgentRunner,
@@ -55,7 +57,7 @@ from agentrig.llm.types import (
 from agentrig.tools import ToolContext, calculator, tool
 from agentrig.usage import Usage
 
-__version__ = "0.1.0"
+__version__ = metadata.version("agentrig")  # pyproject.toml says which
 
 __all__ = [
     "Agent",

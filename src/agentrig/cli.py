@@ -9,11 +9,13 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agentrig.config import Settings, load_settings
@@ -24,13 +26,37 @@ from agentrig.llm.router import ModelRouter
 from agentrig.llm.types import ModelRequest, ModelSettings, TextDelta
 from agentrig.store import Database, SQLUsageLedger, usage_summary
 
-app = typer.Typer(help="agentrig: build, run and serve LLM agents.", no_args_is_help=True)
+# Help texts are Markdown: `code` shows as code, and <angle brackets> need a code span.
+app = typer.Typer(
+    help="agentrig: build, run and serve LLM agents.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="API keys of the server.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console()
 errors = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"agentrig {metadata.version('agentrig')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """The options before any command."""
+
 
 T = TypeVar("T")
 ConfigOption = Annotated[
@@ -46,7 +72,7 @@ def _run(make: Callable[[Settings], Awaitable[T]], config: Path | None) -> T:
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
         return asyncio.run(make(settings))
     except AgentrigError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -64,7 +90,7 @@ async def open_router(settings: Settings) -> AsyncIterator[tuple[ModelRouter, Da
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="What to ask.")],
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="What to ask.")],
     role: Annotated[str, typer.Option(help="Router role or provider/model.")] = "default",
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="Print tokens as they come.")
@@ -120,7 +146,9 @@ def models(
             if check:
                 result = health[index]
                 status = (
-                    f"[green]yes[/] {result.detail}" if result.ok else f"[red]no[/] {result.detail}"
+                    f"[green]yes[/] {escape(result.detail)}"
+                    if result.ok
+                    else f"[red]no[/] {escape(result.detail)}"
                 )
             providers.add_row(
                 name, provider.kind, provider.base_url or "", ", ".join(provider.models), status
@@ -229,7 +257,7 @@ def serve(
         str | None, typer.Option(help="Gateway mode: an OpenAI-compatible server's base URL.")
     ] = None,
     agents: Annotated[
-        Path | None, typer.Option(help="YAML of agents served as model agent:<name>.")
+        Path | None, typer.Option(help="YAML of agents served as model `agent:<name>`.")
     ] = None,
     insecure: Annotated[
         bool, typer.Option(help="Allow binding beyond 127.0.0.1 without API keys.")

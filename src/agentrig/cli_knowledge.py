@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -56,7 +57,9 @@ def _progress() -> Progress:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Files or folders to ingest.")
+    ],
     kb: Annotated[str | None, typer.Option(help="Knowledge base (default: default).")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -76,13 +79,13 @@ def ingest(
             with _progress() as progress:
                 task = progress.add_task("indexing", total=len(files))
                 for path in files:
-                    progress.update(task, description=path.name[:40])
+                    progress.update(task, description=escape(path.name[:40]))
                     outcome = await _ingest_file(knowledge, path, kb)
                     if outcome == "unchanged":
                         unchanged += 1
                     elif outcome is not None:
                         failed += 1
-                        progress.console.print(f"[red]failed[/] {path}: {outcome}")
+                        progress.console.print(f"[red]failed[/] {escape(f'{path}: {outcome}')}")
                     progress.advance(task)
         indexed = len(files) - failed - unchanged
         console.print(f"{indexed} indexed, {unchanged} unchanged, {failed} failed")
@@ -115,7 +118,7 @@ async def _ingest_file(knowledge: Knowledge, path: Path, kb: str | None) -> str 
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for.")],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
     kb: Annotated[str | None, typer.Option(help="Knowledge base (default: default).")] = None,
     top_k: Annotated[int, typer.Option(min=1, max=100, help="How many hits.")] = 5,
     mode: Annotated[str, typer.Option(help="hybrid, dense or keywords.")] = "hybrid",
@@ -137,7 +140,8 @@ def search(
             where = hit.metadata.get("filename") or hit.document_id
             where += f" p.{hit.page}" if hit.page else ""
             where += f" ({hit.heading})" if hit.heading else ""
-            table.add_row(f"{hit.score:.3f}", where, " ".join(hit.text.split())[:160])
+            text = " ".join(hit.text.split())[:160]
+            table.add_row(f"{hit.score:.3f}", escape(where), escape(text))
         console.print(table if hits else "no hits")
 
     _run(main, config)
@@ -145,7 +149,9 @@ def search(
 
 @app.command()
 def chat(
-    message: Annotated[str, typer.Argument(help="What to ask the knowledge base.")],
+    message: Annotated[
+        str, typer.Argument(metavar="MESSAGE", help="What to ask the knowledge base.")
+    ],
     kb: Annotated[str | None, typer.Option(help="Knowledge base (default: default).")] = None,
     conversation: Annotated[str | None, typer.Option(help="Continue this conversation id.")] = None,
     config: ConfigOption = None,
@@ -157,12 +163,12 @@ def chat(
         async with open_knowledge(settings) as knowledge:
             chat = KnowledgeChat.open(knowledge, {})
             answer = await chat.answer(LOCAL_TENANT, message, conversation_id=conversation, kb=kb)
-        console.print(answer.response or "(no answer)", highlight=False)
+        console.print(answer.response or "(no answer)", markup=False, highlight=False)
         console.print(f"\n[dim]conversation {answer.conversation_id}[/]")
         for source in answer.sources:
             where = source["filename"] + (f", page {source['page']}" if source["page"] else "")
             where += f" ({source['heading']})" if source["heading"] else ""
-            console.print(f"[{source['number']}] {where}", highlight=False)
+            console.print(f"[{source['number']}] {where}", markup=False, highlight=False)
 
     _run(main, config)
 
@@ -221,8 +227,8 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Stop once the queue is empty.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run background jobs from Redis (``[jobs] backend = "redis"``): document indexing and
-    asynchronous chat, with the agents of ``server.agents_file``."""
+    """Run background jobs from Redis (`[jobs] backend = "redis"`): document indexing and
+    asynchronous chat, with the agents of `server.agents_file`."""
     from agentrig.errors import ConfigError
     from agentrig.jobs.handlers import job_handlers
     from agentrig.jobs.redis import run_worker

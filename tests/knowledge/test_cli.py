@@ -30,6 +30,23 @@ def test_ingest_then_search_shows_sources(tmp_path, monkeypatch):
     assert missing.exit_code != 0 and "no such file" in missing.output
 
 
+def test_file_names_and_texts_print_with_their_brackets(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTRIG_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    note = tmp_path / "plan [draft].md"
+    note.write_text("# Plan\n\nThe [bold] launch of the [red] rocket is on Monday.\n")
+    broken = tmp_path / "minutes [final].pdf"
+    broken.write_bytes(b"%PDF-1.7 truncated")
+    result = runner.invoke(app, ["ingest", str(note), str(broken)])
+    assert result.exit_code == 1 and "minutes [final].pdf: could not be read as PDF" in " ".join(
+        result.output.split()
+    )
+    result = runner.invoke(app, ["search", "rocket launch", "--top-k", "1"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "plan [draft].md" in result.output
+    assert "The [bold] launch of the [red] rocket" in result.output
+
+
 def test_eval_retrieval_on_the_labeled_sample(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTRIG_DATA_DIR", str(tmp_path / "untouched"))
     out = tmp_path / "scores.json"

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 import httpx
@@ -166,7 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="agentrig",
-        version="0.1.0",
+        version=metadata.version("agentrig"),
         description="OpenAI-compatible Responses and Conversations APIs for agentrig agents.",
         lifespan=lifespan,
     )
