@@ -1,5 +1,7 @@
 """The layering rules of DEVELOPERS.md, checked on the source: inner layers never import
-outer ones, and only agentrig/llm/ may import a provider SDK."""
+outer ones, only agentrig/llm/ may import a provider SDK, the agent runtime stands on floors
+(its data below its behaviour, no import circles) and crews use the runtime only through
+``agentrig.agents``' public names."""
 
 import ast
 from pathlib import Path
@@ -17,10 +19,22 @@ ALLOWED = {
     "knowledge": SHARED | {"llm", "store", "knowledge"},
     "rag": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag"},
     "testing": SHARED | {"llm", "store", "sessions", "tools", "agents", "testing"},
-    "jobs": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "jobs"},
+    "crews": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews"},
+    "jobs": SHARED
+    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews", "jobs"},
     "server": SHARED
-    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "jobs", "server"},
+    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews", "jobs"}
+    | {"server"},
 }
+# The agent runtime's floors, lowest first: a module imports only from its own floor's type
+# hints or from floors below it, and its run-time imports form no circle.
+RUNTIME_FLOORS = [
+    {"routing", "events", "context", "guardrails", "agent", "state", "result"},  # data
+    {"streaming"},
+    {"loop"},
+    {"runner"},
+    {"agent_runner"},
+]
 
 
 def layer_of(module: str) -> str:
@@ -31,9 +45,22 @@ def layer_of(module: str) -> str:
     return part
 
 
-def imports(source: str) -> list[str]:
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """The ids of the nodes inside ``if TYPE_CHECKING:`` blocks (hints, never run)."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            inside |= {id(child) for statement in node.body for child in ast.walk(statement)}
+    return inside
+
+
+def imports(source: str, *, runtime_only: bool = False) -> list[str]:
     names = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    hints = _type_checking_nodes(tree) if runtime_only else set()
+    for node in ast.walk(tree):
+        if id(node) in hints:
+            continue
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -82,6 +109,92 @@ def test_the_checker_catches_violations():
     assert violations("agentrig.server.app", "from agentrig.cli import app")
     assert violations("agentrig.llm.providers.gemini", "from google import genai") == []
     assert violations("agentrig.agents.run", "from agentrig.llm.router import ModelRouter") == []
+
+
+def runtime_graph(*, runtime_only: bool) -> dict[str, set[str]]:
+    """agents/ module -> the agents/ modules it imports (short names, ``__init__`` left out)."""
+    graph = {}
+    for path in sorted((PACKAGE / "agents").glob("*.py")):
+        if path.stem != "__init__":
+            names = imports(path.read_text(), runtime_only=runtime_only)
+            graph[path.stem] = {
+                name.split(".")[2] for name in names if name.startswith("agentrig.agents.")
+            }
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import circle found by a depth-first walk (each reported once per entry)."""
+    found, done = [], set()
+
+    def walk(module: str, path: list[str]) -> None:
+        if module in path:
+            found.append([*path[path.index(module) :], module])
+            return
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            walk(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        walk(module, [])
+    return found
+
+
+def floor_violations(graph: dict[str, set[str]]) -> list[str]:
+    floor = {name: level for level, names in enumerate(RUNTIME_FLOORS) for name in names}
+    return [
+        f"agents.{module} (floor {floor.get(module)}) imports agents.{target} (floor "
+        f"{floor.get(target)})"
+        for module, targets in graph.items()
+        for target in sorted(targets)
+        if module not in floor or target not in floor or floor[target] > floor[module]
+    ]
+
+
+def test_the_agent_runtime_stands_on_floors_without_circles():
+    assert floor_violations(runtime_graph(runtime_only=False)) == []
+    assert circles(runtime_graph(runtime_only=True)) == []
+
+
+def test_the_floor_checks_catch_circles_and_upward_imports():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+    assert floor_violations({"agent": {"runner"}}) == [
+        "agents.agent (floor 0) imports agents.runner (floor 3)"
+    ]
+    hinted = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import agentrig.agents.x\n"
+    assert imports(hinted) == ["typing", "agentrig.agents.x"]
+    assert imports(hinted, runtime_only=True) == ["typing"]
+    local = "def f():\n    from agentrig.agents.runner import run_nested\n"
+    assert imports(local, runtime_only=True) == ["agentrig.agents.runner"]
+
+
+def crews_violations(module: str, source: str) -> list[str]:
+    """Crews reach the runtime only through ``agentrig.agents``; nothing below imports crews."""
+    layer = layer_of(module)
+    found = []
+    for name in imports(source):
+        if layer == "crews" and name.startswith("agentrig.agents."):
+            found.append(f"{module} imports {name}: use agentrig.agents' public names")
+        below = layer not in ("crews", "jobs", "server", "shared") and layer in ALLOWED
+        if below and (name == "agentrig.crews" or name.startswith("agentrig.crews.")):
+            found.append(f"{module} ({layer}) imports {name}")
+    return found
+
+
+def test_crews_use_the_runtime_only_through_its_public_names():
+    problems = [
+        problem
+        for module, source in package_modules()
+        for problem in crews_violations(module, source)
+    ]
+    assert problems == []
+    assert crews_violations("agentrig.crews.crew", "from agentrig.agents.loop import infer")
+    assert crews_violations("agentrig.crews.crew", "from agentrig.agents import Runner") == []
+    assert crews_violations("agentrig.agents.agent", "from agentrig.crews import Crew")
+    assert crews_violations("agentrig.server.app", "from agentrig.crews import Crew") == []
 
 
 def test_every_module_stays_small():

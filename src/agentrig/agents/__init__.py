@@ -20,7 +20,8 @@ from agentrig.agents.guardrails import (
 )
 from agentrig.agents.loop import assemble, dispatch_tools, infer, persist, rehydrate
 from agentrig.agents.result import RunResult
-from agentrig.agents.runner import Runner, set_default_router
+from agentrig.agents.routing import default_router, set_default_router
+from agentrig.agents.runner import Runner
 from agentrig.agents.state import Interruption, RunState, StateVersionError
 from agentrig.agents.streaming import RunResultStreaming
 
@@ -46,6 +47,7 @@ __all__ = [
     "ToolArgumentsDeltaEvent",
     "agent_guardrail",
     "assemble",
+    "default_router",
     "dispatch_tools",
     "drop_tool_history",
     "handoff",

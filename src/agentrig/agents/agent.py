@@ -4,6 +4,10 @@ An agent is an immutable description; running it is the loop's job. ``model`` is
 role (``"default"``), a ``"provider/model"``, or any :class:`~agentrig.llm.types.LLMClient`
 (such as a ``ScriptedModel``). Handoffs are offered to the model as tools named
 ``transfer_to_<agent>``; ``as_tool`` offers a whole agent as one tool.
+
+CrewAI's vocabulary is part of the same Agent: ``role``, ``goal`` and ``backstory``, when
+set and ``instructions`` is not, render the instructions from ``role_template``;
+``allow_delegation`` lets the agent delegate to its crew mates when it runs in a crew.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ if TYPE_CHECKING:
 
 Instructions = str | Callable[["RunContext", "Agent"], str | Awaitable[str]] | None
 InputFilter = Callable[[list[Item]], list[Item]]
+
+
+ROLE_TEMPLATE = "You are {role}. {backstory}\nYour personal goal is: {goal}"
+"""How ``role``, ``goal`` and ``backstory`` become instructions (CrewAI's wording)."""
 
 
 def _slug(name: str) -> str:
@@ -100,10 +108,17 @@ class Agent:
     mcp_servers: Sequence[Any] = ()
     tool_concurrency: int = 8
     tool_choice: str = "auto"  # for the agent's first model call in a run; "auto" after
+    role: str = ""
+    goal: str = ""
+    backstory: str = ""
+    allow_delegation: bool = False
+    role_template: str = ROLE_TEMPLATE
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
             raise ValueError("an agent needs a non-empty name")
+        if self.role or self.goal or self.backstory:
+            object.__setattr__(self, "_role_instructions", self._render_role())
         for name in ("tools", "handoffs", "input_guardrails", "output_guardrails", "mcp_servers"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         handoffs = tuple(h if isinstance(h, Handoff) else Handoff(h) for h in self.handoffs)
@@ -132,6 +147,24 @@ class Agent:
         return AgentTool(self, name or _slug(self.name), description, max_turns)
 
     # --- what the loop asks of an agent -------------------------------------------------
+
+    @property
+    def effective_instructions(self) -> Instructions:
+        """``instructions``, or when there are none, the ones ``role`` and friends render."""
+        if self.instructions is not None:
+            return self.instructions
+        return getattr(self, "_role_instructions", None)
+
+    def _render_role(self) -> str:
+        fields = {"role": self.role, "goal": self.goal, "backstory": self.backstory}
+        fields["name"] = self.name
+        try:
+            return self.role_template.format(**fields).strip()
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"agent {self.name!r}: role_template {self.role_template!r} is not a template "
+                f"of {{name}}, {{role}}, {{goal}}, {{backstory}} ({exc!r})"
+            ) from None
 
     def tool_named(self, name: str) -> Tool | None:
         return self._tools_by_name.get(name)  # type: ignore[attr-defined]
@@ -187,8 +220,6 @@ class AgentTool:
         }
 
     async def invoke(self, ctx: ToolContext, arguments: str) -> str:
-        from agentrig.agents.runner import run_nested
-
         try:
             data = json.loads(arguments or "{}")
             text = data["input"]
@@ -196,11 +227,9 @@ class AgentTool:
             raise ToolInputError(
                 f"{self.name} takes {{'input': <text>}}, got {arguments}"
             ) from None
-        result = await run_nested(
-            self.agent,
-            str(text),
-            parent=ctx.run,
-            context=copy.deepcopy(ctx.context),
-            max_turns=self.max_turns,
+        if ctx.run is None:
+            raise ToolInputError(f"{self.name} runs an agent, so it needs to be called in a run")
+        result = await ctx.run.run_nested(
+            self.agent, str(text), context=copy.deepcopy(ctx.context), max_turns=self.max_turns
         )
         return to_output_text(result.final_output)

@@ -129,6 +129,10 @@ class _AgentSpec(BaseModel):
     tools: list[str] = Field(default_factory=list)
     handoffs: list[str] = Field(default_factory=list)
     model_settings: ModelSettings = Field(default_factory=ModelSettings)
+    role: str = ""
+    goal: str = ""
+    backstory: str = ""
+    allow_delegation: bool = False
 
 
 class _AgentsFile(BaseModel):
@@ -158,4 +162,8 @@ def _build(spec: _AgentSpec, tools: Mapping[str, Tool], names: set[str], path: P
         tools=[tools[name] for name in spec.tools],
         handoffs=[Handoff(target) for target in spec.handoffs],
         model_settings=spec.model_settings,
+        role=spec.role,
+        goal=spec.goal,
+        backstory=spec.backstory,
+        allow_delegation=spec.allow_delegation,
     )

@@ -82,12 +82,8 @@ def agent_guardrail(
     """
 
     async def check(ctx: RunContext, agent: Agent, value: Any) -> GuardrailResult:
-        from agentrig.agents.runner import run_nested
-
         text = _as_text(value)
-        result = await run_nested(
-            checker, text, parent=ctx, context=dict(ctx.context), max_turns=max_turns
-        )
+        result = await ctx.run_nested(checker, text, context=dict(ctx.context), max_turns=max_turns)
         output = result.final_output
         decide = tripped or _tripped_field
         return GuardrailResult(tripped=bool(decide(output)), output=output)

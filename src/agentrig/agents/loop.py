@@ -39,6 +39,7 @@ from agentrig.agents.agent import Agent, Handoff
 from agentrig.agents.context import RunContext
 from agentrig.agents.events import AgentChanged, ItemEvent
 from agentrig.agents.result import RunResult
+from agentrig.agents.routing import default_router
 from agentrig.agents.state import RunState
 from agentrig.agents.streaming import infer_streamed
 from agentrig.errors import (
@@ -157,14 +158,12 @@ def resolve_client(agent: Agent, run: RunContext) -> LLMClient:
     if not isinstance(agent.model, str):
         return agent.model
     if run.router is None:
-        from agentrig.agents.runner import default_router
-
         run.router = default_router()
     return run.router.client(agent.model)
 
 
 async def _instructions(agent: Agent, run: RunContext) -> str | None:
-    instructions = agent.instructions
+    instructions = agent.effective_instructions
     if instructions is None or isinstance(instructions, str):
         return instructions
     value = instructions(run, agent)

@@ -34,23 +34,6 @@ from agentrig.items import Item
 from agentrig.llm.router import ModelRouter
 from agentrig.sessions.base import Session
 
-_default_router: ModelRouter | None = None
-
-
-def default_router() -> ModelRouter:
-    """The router runs use when none is given: the configured one (agentrig.toml)."""
-    global _default_router
-    if _default_router is None:
-        from agentrig.config import load_settings
-
-        _default_router = ModelRouter.from_settings(load_settings())
-    return _default_router
-
-
-def set_default_router(router: ModelRouter | None) -> None:
-    global _default_router
-    _default_router = router
-
 
 async def drive(state: RunState, run: RunContext, session: Session | None) -> RunResult:
     """Step the run until it is finished or paused; persist; assemble the result."""
@@ -122,7 +105,9 @@ class Runner:
         state = await rehydrate(
             agent, input, context=context, session=session, max_turns=max_turns, registry=registry
         )
-        run = RunContext(state, _registry(state.agent, registry), router=router, hooks=hooks)
+        run = RunContext(
+            state, _registry(state.agent, registry), router=router, hooks=hooks, nested=run_nested
+        )
         return await drive(state, run, session)
 
     @staticmethod
@@ -156,6 +141,7 @@ class Runner:
                     router=router,
                     hooks=hooks,
                     emit=streaming.push,
+                    nested=run_nested,
                 )
                 result = await drive(state, run, session)
             except BaseException as exc:
@@ -179,7 +165,9 @@ class Runner:
         """Continue a paused run after ``state.approve`` / ``state.reject``."""
         if state.status == "paused":
             state.status = "running"
-        run = RunContext(state, _registry(state.agent, registry), router=router, hooks=hooks)
+        run = RunContext(
+            state, _registry(state.agent, registry), router=router, hooks=hooks, nested=run_nested
+        )
         return await drive(state, run, session)
 
 
@@ -204,6 +192,7 @@ async def run_nested(
         agent.reachable(),
         router=parent.router if parent else None,
         emit=parent.emit if parent else None,
+        nested=run_nested,
     )
     result = await drive(state, run, None)
     if parent is not None:

@@ -209,4 +209,5 @@ class KnowledgeChat:
 
 def served_instructions(agent: Agent) -> str | None:
     """A served agent's own instructions, when they are a plain string."""
-    return agent.instructions if isinstance(agent.instructions, str) else None
+    instructions = agent.effective_instructions
+    return instructions if isinstance(instructions, str) else None
