@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from agentrig.agents import Agent, default_router
 from agentrig.crews.events import CrewEvent, CrewStarted
 from agentrig.crews.execute import Kickoff, TaskExecution, output_of
+from agentrig.crews.loader import crew_arguments
 from agentrig.crews.meter import CrewMeter
 from agentrig.crews.process import Process, context_names, dependencies, schedule
 from agentrig.crews.prompts import MANAGER_BACKSTORY, MANAGER_GOAL, MANAGER_ROLE, CrewPrompts
 from agentrig.crews.result import CrewResult
 from agentrig.crews.state import CrewState, TaskRecord
 from agentrig.crews.streaming import CrewStream
-from agentrig.crews.task import MissingInput, Task, task_names
+from agentrig.crews.task import MissingInput, Task, fill, placeholders, task_names
 from agentrig.errors import AgentrigError, ConfigError
 from agentrig.usage import Usage
 
@@ -112,10 +114,18 @@ class Crew:
     def __repr__(self) -> str:
         return f"Crew({self.name!r}, {self.process.value}, {len(self.tasks)} tasks)"
 
+    @classmethod
+    def from_yaml(cls, path: str | Path, **registries: Any) -> Crew:
+        """A crew from YAML in CrewAI's layout (see :mod:`agentrig.crews.loader`);
+        ``tools=``, ``output_types=`` and ``guardrails=`` resolve the names it uses."""
+        return cls(**crew_arguments(path, **registries))
+
     @property
     def inputs(self) -> list[str]:
-        """The kickoff inputs the tasks' texts name."""
-        return list(dict.fromkeys(name for task in self.tasks for name in task.inputs))
+        """The kickoff inputs the tasks' and the agents' texts name."""
+        names = [name for task in self.tasks for name in task.inputs]
+        names += [name for agent in self.agents.values() for name in _agent_inputs(agent)]
+        return list(dict.fromkeys(names))
 
     def task(self, name: str) -> Task:
         for task in self.tasks:
@@ -204,6 +214,7 @@ class Crew:
         router = self.router or default_router()
         budget = None if self.max_cost_usd is None else math.ceil(self.max_cost_usd * 1e6)
         meter = CrewMeter(max_turns=self.max_turns, max_cost_micros=budget)
+        agents = {name: _with_inputs(agent, state.inputs) for name, agent in self.agents.items()}
         kick = Kickoff(
             crew=self.name,
             state=state,
@@ -211,7 +222,7 @@ class Crew:
             router=router,
             prompts=self.prompts,
             emit=emit,
-            agents=self.agents,
+            agents=agents,
             max_delegations=self.max_delegations,
         )
         manager = self._manager(router) if self.process is Process.hierarchical else None
@@ -222,7 +233,7 @@ class Crew:
         async def run(name: str) -> None:
             task = tasks[name]
             context = self._context_text(name, state)
-            performer = manager or task.agent
+            performer = manager or (agents[task.agent.name] if task.agent else None)
             assert performer is not None  # checked at construction
             await TaskExecution(kick, task, performer, context).run()
 
@@ -263,6 +274,23 @@ class Crew:
             error=state.error,
             interruptions=waiting,
         )
+
+
+def _agent_inputs(agent: Agent) -> list[str]:
+    return [
+        name for text in (agent.role, agent.goal, agent.backstory) for name in placeholders(text)
+    ]
+
+
+def _with_inputs(agent: Agent, inputs: Mapping[str, Any]) -> Agent:
+    """``agent`` with the inputs filled into its role, goal and backstory (as CrewAI does)."""
+    if not _agent_inputs(agent):
+        return agent
+    where = f"agent {agent.name!r}"
+    texts = {
+        key: fill(getattr(agent, key), inputs, where=where) for key in ("role", "goal", "backstory")
+    }
+    return agent.clone(**texts)
 
 
 def _ignore(event: CrewEvent) -> None:
