@@ -372,7 +372,7 @@ def keys_create(
     _run(main, config)
 
 
-from agentrig import cli_knowledge  # noqa: E402,F401  (its commands join the app)
+from agentrig import cli_crews, cli_knowledge  # noqa: E402,F401  (their commands join the app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -139,6 +139,7 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     agents_file: Path | None = None  # YAML of the agents served as model "agent:<name>"
+    crews_dir: Path = Path("crews")  # one folder per crew (CrewAI layout): agentrig crew
     upstream: str | None = None  # gateway mode: an OpenAI-compatible server's base URL
     insecure: bool = False  # allow binding beyond 127.0.0.1 without API keys
     workers: int = Field(default=1, ge=1, le=64)  # server processes sharing the port

@@ -185,6 +185,27 @@ def crew_arguments(
     )
 
 
+def find_crews(folder: str | Path) -> dict[str, Path]:
+    """The crews in ``folder``: each sub-folder with a ``crew.yaml``, or an ``agents.yaml``
+    and ``tasks.yaml`` (beside it or in ``config/``), by its crew name."""
+    found: dict[str, Path] = {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        return found
+    for path in sorted(p for p in folder.iterdir() if p.is_dir()):
+        crew_file = path / "crew.yaml"
+        has_files = any((path / d / "tasks.yaml").exists() for d in (".", "config"))
+        if not crew_file.exists() and not has_files:
+            continue
+        name = path.name
+        if crew_file.exists():
+            data, _ = read_yaml(crew_file)
+            if isinstance(data, dict) and isinstance(data.get("name"), str):
+                name = data["name"]
+        found[name] = path
+    return found
+
+
 def _agents(path: Path, tools: Mapping[str, Tool]) -> dict[str, Agent]:
     data, lines = _entries(path, "agent")
     agents = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from agentrig.usage import Usage
@@ -41,6 +41,24 @@ class TaskOutput:
     def cost(self) -> float:
         return self.cost_micros / 1_000_000
 
+    def to_json(self) -> dict[str, Any]:
+        structured = self.structured
+        if hasattr(structured, "model_dump"):
+            structured = structured.model_dump(mode="json")
+        return {
+            "task": self.task,
+            "agent": self.agent,
+            "status": self.status,
+            "raw": self.raw,
+            "structured": structured,
+            "attempts": self.attempts,
+            "delegations": self.delegations,
+            "usage": self.usage.model_dump(),
+            "cost_usd": self.cost,
+            "duration": round(self.duration, 3),
+            "error": self.error,
+        }
+
     def __str__(self) -> str:
         return self.raw
 
@@ -65,6 +83,24 @@ class CrewResult:
     @property
     def cost(self) -> float:
         return self.cost_micros / 1_000_000
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON (what ``agentrig crew run --json`` prints and the API returns)."""
+        structured = self.structured
+        if hasattr(structured, "model_dump"):
+            structured = structured.model_dump(mode="json")
+        return {
+            "crew": self.state.crew,
+            "run_id": self.state.run_id,
+            "status": self.status,
+            "error": self.error,
+            "output": self.output,
+            "structured": structured,
+            "usage": self.usage.model_dump(),
+            "cost_usd": self.cost,
+            "tasks": [output.to_json() for output in self.tasks_output],
+            "interruptions": [asdict(i) for i in self.interruptions],
+        }
 
     def task(self, name: str) -> TaskOutput:
         """The output of the task called ``name``."""
