@@ -1,6 +1,6 @@
 """Shared fixtures: an isolated data directory, a fake Chat Completions server,
 databases (a SQLite file and a fresh PostgreSQL database on 127.0.0.1:5432), a knowledge
-service with the bundled sample documents, and stopping a server or worker subprocess."""
+service with the bundled sample documents, stopping a server or worker subprocess, and an agentrig.toml for the CLI tests."""
 
 from __future__ import annotations
 
@@ -118,3 +118,29 @@ def stop_process_group(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture
+def cli_config(tmp_path, fake_server) -> Path:
+    """An agentrig.toml whose default role is the fake OpenAI server (priced), and a dead
+    provider first in the ``fast`` role."""
+    path = tmp_path / "agentrig.toml"
+    path.write_text(
+        f"""
+[llm]
+max_attempts = 1
+[llm.providers.fake]
+kind = "openai"
+base_url = "{fake_server.base_url}"
+[llm.providers.fake.models.m]
+input_price = 1000
+output_price = 2000
+[llm.providers.dead]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[llm.roles]
+default = ["fake/m"]
+fast = ["dead/m", "fake/m"]
+"""
+    )
+    return path

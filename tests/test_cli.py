@@ -17,27 +17,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def config(tmp_path, fake_server):
-    path = tmp_path / "agentrig.toml"
-    path.write_text(
-        f"""
-[llm]
-max_attempts = 1
-[llm.providers.fake]
-kind = "openai"
-base_url = "{fake_server.base_url}"
-[llm.providers.fake.models.m]
-input_price = 1000
-output_price = 2000
-[llm.providers.dead]
-kind = "openai"
-base_url = "http://127.0.0.1:9/v1"
-[llm.roles]
-default = ["fake/m"]
-fast = ["dead/m", "fake/m"]
-"""
-    )
-    return path
+def config(cli_config):
+    return cli_config
 
 
 def test_ask_prints_the_answer(config, fake_server):

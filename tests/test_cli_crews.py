@@ -34,30 +34,16 @@ write:
 
 
 @pytest.fixture
-def config(tmp_path, fake_server):
+def config(cli_config, tmp_path):
+    """The shared CLI configuration (a fake OpenAI server as the default role) and a crew."""
     crew = tmp_path / "crews" / "review"
     crew.mkdir(parents=True)
     (crew / "agents.yaml").write_text(AGENTS)
     (crew / "tasks.yaml").write_text(TASKS)
     (crew / "crew.yaml").write_text("description: Research, then a reviewed post.\n")
-    path = tmp_path / "agentrig.toml"
-    path.write_text(
-        f"""
-[llm]
-max_attempts = 1
-[llm.providers.fake]
-kind = "openai"
-base_url = "{fake_server.base_url}"
-[llm.providers.fake.models.m]
-input_price = 1000
-output_price = 2000
-[llm.roles]
-default = ["fake/m"]
-[server]
-crews_dir = "{tmp_path / "crews"}"
-"""
-    )
-    return path
+    with cli_config.open("a") as toml:
+        toml.write(f'[server]\ncrews_dir = "{tmp_path / "crews"}"\n')
+    return cli_config
 
 
 def crew(*args, config):

@@ -236,6 +236,18 @@ async def test_a_timeout_cancels_the_task_and_skips_what_depends_on_it():
     assert "timed out after 0.2 s" in result.tasks_output[0].error
 
 
+async def test_leaving_a_crew_stream_early_cancels_the_crew():
+    slow = SlowModel(30)
+    crew = Crew(tasks=[Task("slow", "x", agent=Agent(name="s", instructions="s", model=slow))])
+    stream = crew.kickoff_streamed()
+    events = stream.events()
+    assert (await anext(events)).type == "crew.started"
+    await asyncio.sleep(0.05)  # the model call has started
+    await events.aclose()
+    await asyncio.gather(stream.task, return_exceptions=True)
+    assert slow.cancelled and stream.task.cancelled()
+
+
 async def test_callback_and_output_file_see_the_finished_task(tmp_path):
     agent, _ = scripted_agent("writer", text("the report"))
     seen = []

@@ -45,7 +45,12 @@ class _Failed:
 
 
 class RunResultStreaming:
-    """A streamed run: iterate :meth:`events`; ``result`` is set when the run finishes."""
+    """A streamed run: iterate :meth:`events`; ``result`` is set when the run finishes.
+
+    ``final_event`` is the event type that ends the stream and carries the ``result``
+    (crews stream the same way, ending with their own)."""
+
+    final_event: type[Any] = RunFinished
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -71,7 +76,7 @@ class RunResultStreaming:
                     finished = True
                     raise event.error
                 yield event
-                if isinstance(event, RunFinished):
+                if isinstance(event, self.final_event):
                     finished = True
                     self.result = event.result
                     return

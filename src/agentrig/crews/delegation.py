@@ -14,23 +14,69 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
 
 from agentrig.agents import Agent
 from agentrig.crews.prompts import CrewPrompts
 from agentrig.errors import AgentRunError
-from agentrig.tools.base import Tool, ToolContext
-from agentrig.tools.function_tool import FunctionTool
+from agentrig.tools.base import ToolContext, ToolInputError
 
 OnDelegate = Callable[[str, str, str, str], None]  # agent, coworker, kind, request
 DELEGATION_TOOLS = ("delegate_work", "ask_question")
+
+
+class _DelegateWork(BaseModel):
+    coworker: str = Field(description="The coworker's name or role.")
+    task: str = Field(description="What the coworker should do.")
+    context: str = Field(description="Everything the coworker needs to know to do it.")
+
+
+class _AskQuestion(BaseModel):
+    coworker: str = Field(description="The coworker's name or role.")
+    question: str = Field(description="The question.")
+    context: str = Field(description="Everything the coworker needs to know to answer it.")
+
+
+# Built once: a crew makes these two tools for every task, so they must cost nothing to make.
+_ARGUMENTS = {"delegate_work": _DelegateWork, "ask_question": _AskQuestion}
+_SCHEMAS = {name: model.model_json_schema() for name, model in _ARGUMENTS.items()}
 
 
 def _key(text: str) -> str:
     return text.strip().strip("\"'`").strip().casefold()
 
 
+class DelegationTool:
+    """``delegate_work`` or ``ask_question`` for one asker in one task."""
+
+    needs_approval = False
+    timeout: float | None = None
+    max_retries = 0
+    fail_run = False
+
+    def __init__(self, delegation: Delegation, name: str, asker: str, description: str) -> None:
+        self.delegation, self.name, self.asker = delegation, name, asker
+        self.description = description
+        self.parameters = _SCHEMAS[name]
+
+    async def invoke(self, ctx: ToolContext, arguments: str) -> str:
+        try:
+            args = _ARGUMENTS[self.name].model_validate_json(arguments or "{}")
+        except ValidationError as exc:
+            raise ToolInputError(f"{self.name}: {exc.errors()[0]['msg']} ({arguments})") from None
+        request = getattr(args, "task", None) or getattr(args, "question", "")
+        return await self.delegation.ask(
+            ctx, self.asker, self.name, args.coworker, request, args.context
+        )
+
+
 class Delegation:
-    """The delegations of one task: the coworkers it may ask and how many asks are left."""
+    """The delegations of one task: the coworkers it may ask and how many asks are left.
+
+    ``prepare`` turns a crew mate into the agent that runs (its model metered for the
+    task); it is applied to a coworker when first asked, not to every crew mate up front."""
 
     def __init__(
         self,
@@ -39,14 +85,17 @@ class Delegation:
         limit: int,
         prompts: CrewPrompts,
         on_delegate: OnDelegate,
+        prepare: Callable[[Agent], Agent] = lambda agent: agent,
         max_turns: int = 10,
     ) -> None:
-        self.coworkers = dict(coworkers)
+        self.coworkers = coworkers
         self.limit = limit
         self.count = 0
         self.prompts = prompts
         self.on_delegate = on_delegate
+        self.prepare = prepare
         self.max_turns = max_turns
+        self._prepared: dict[str, Agent] = {}
 
     def find(self, name: str, asker: str) -> Agent | None:
         """The coworker called ``name`` (its name or its role), never the asker itself."""
@@ -64,51 +113,31 @@ class Delegation:
         ]
         return ", ".join(names) or "none"
 
-    def tools_for(self, asker: str) -> list[Tool]:
+    def tools_for(self, asker: str) -> list[Any]:
         """``delegate_work`` and ``ask_question`` for the agent called ``asker``."""
         coworkers = self.listing(asker)
-
-        async def delegate_work(ctx: ToolContext, coworker: str, task: str, context: str) -> str:
-            """Delegate a task to a coworker.
-
-            Args:
-                coworker: the coworker's name or role.
-                task: what the coworker should do.
-                context: everything the coworker needs to know to do it.
-            """
-            return await self._ask(ctx, asker, "delegate_work", coworker, task, context)
-
-        async def ask_question(ctx: ToolContext, coworker: str, question: str, context: str) -> str:
-            """Ask a coworker a question.
-
-            Args:
-                coworker: the coworker's name or role.
-                question: the question.
-                context: everything the coworker needs to know to answer it.
-            """
-            return await self._ask(ctx, asker, "ask_question", coworker, question, context)
-
         return [
-            FunctionTool(
-                delegate_work, description=self.prompts.delegate_work.format(coworkers=coworkers)
-            ),
-            FunctionTool(
-                ask_question, description=self.prompts.ask_question.format(coworkers=coworkers)
-            ),
+            DelegationTool(
+                self, name, asker, getattr(self.prompts, name).format(coworkers=coworkers)
+            )
+            for name in DELEGATION_TOOLS
         ]
 
-    async def _ask(
+    async def ask(
         self, ctx: ToolContext, asker: str, kind: str, name: str, request: str, context: str
     ) -> str:
-        agent = self.find(name, asker)
-        if agent is None:
+        found = self.find(name, asker)
+        if found is None:
             return self.prompts.unknown_coworker.format(
                 coworker=name, coworkers=self.listing(asker)
             )
         if self.count >= self.limit:
             return self.prompts.delegation_limit.format(limit=self.limit)
         self.count += 1
-        self.on_delegate(asker, agent.name, kind, request)
+        self.on_delegate(asker, found.name, kind, request)
+        agent = self._prepared.get(found.name)
+        if agent is None:
+            agent = self._prepared[found.name] = self.prepare(found)
         prompt = self.prompts.delegated_task.format(task=request, context=context or "none")
         try:
             result = await ctx.run.run_nested(

@@ -38,20 +38,12 @@ from agentrig.crews.meter import (
     TaskMeter,
 )
 from agentrig.crews.prompts import CrewPrompts
-from agentrig.crews.result import TaskOutput
+from agentrig.crews.result import TaskOutput, as_json
 from agentrig.crews.state import CrewState, TaskRecord
 from agentrig.crews.task import Task, fill
 from agentrig.errors import AgentrigError, BudgetExceeded
 from agentrig.llm.types import ModelResponse
 from agentrig.usage import Usage
-
-
-class CrewStopped(AgentrigError):
-    """Raised out of a task whose failure ends the whole crew (a budget, the turn limit)."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass
@@ -72,10 +64,11 @@ class Kickoff:
         return self.state.inputs
 
 
-def metered(agent: Agent, meter: TaskMeter, router: Any) -> Agent:
-    """``agent`` with its model wrapped by the task's meter (a role is resolved now)."""
+def metered(agent: Agent, meter: TaskMeter, router: Any, **changes: Any) -> Agent:
+    """``agent`` with its model wrapped by the task's meter (a role is resolved now) and
+    ``changes`` applied, in one clone."""
     inner = agent.model if not isinstance(agent.model, str) else router.client(agent.model)
-    return agent.clone(model=MeteredClient(inner, meter, agent.name))
+    return agent.clone(model=MeteredClient(inner, meter, agent.name), **changes)
 
 
 def output_of(task: Task, record: TaskRecord) -> TaskOutput:
@@ -91,15 +84,11 @@ def output_of(task: Task, record: TaskRecord) -> TaskOutput:
         status=record.status,  # type: ignore[arg-type]
         attempts=record.attempts,
         delegations=record.delegations,
-        usage=_usage(record),
+        usage=Usage(**record.usage),
         cost_micros=record.cost_micros,
         duration=record.duration,
         error=record.error,
     )
-
-
-def _usage(record: TaskRecord) -> Usage:
-    return Usage(**record.usage)
 
 
 class TaskExecution:
@@ -112,16 +101,14 @@ class TaskExecution:
         self.record.agent = performer.name
         self.meter = TaskMeter(kick.meter, task.name, self._on_call)
         self.router = MeteredRouter(kick.router, self.meter)
-        delegates = kick.max_delegations
         self.delegation: Delegation | None = None
         if performer.allow_delegation or performer.name not in kick.agents:  # the manager
-            mates = {
-                name: metered(agent, self.meter, kick.router)
-                for name, agent in kick.agents.items()
-                if name != performer.name
-            }
             self.delegation = Delegation(
-                mates, limit=delegates, prompts=kick.prompts, on_delegate=self._on_delegate
+                kick.agents,
+                limit=kick.max_delegations,
+                prompts=kick.prompts,
+                on_delegate=self._on_delegate,
+                prepare=lambda agent: metered(agent, self.meter, kick.router),
             )
         self.performer = self._prepare(performer)
         description, expected = task.render(kick.inputs)
@@ -137,8 +124,7 @@ class TaskExecution:
         if self.delegation is not None:
             tools += self.delegation.tools_for(agent.name)
         output_type = self.task.output_type or agent.output_type
-        prepared = metered(agent, self.meter, self.kick.router)
-        return prepared.clone(tools=tools, output_type=output_type)
+        return metered(agent, self.meter, self.kick.router, tools=tools, output_type=output_type)
 
     def _on_call(self, meter: TaskMeter, agent: str, response: ModelResponse) -> None:
         cost = self.record.cost_micros + meter.cost_micros
@@ -151,8 +137,9 @@ class TaskExecution:
 
     # --- running ----------------------------------------------------------------------
 
-    async def run(self) -> TaskOutput:
-        """Run (or continue) the task; its record says how it ended."""
+    async def run(self) -> None:
+        """Run (or continue) the task; its record says how it ended. A crew limit is
+        re-raised (as ``CrewLimitReached``) after the record is written: it ends the crew."""
         record, started = self.record, time.perf_counter()
         record.error = None
         timer = asyncio.timeout(self.task.timeout)
@@ -164,9 +151,12 @@ class TaskExecution:
                 record.status, record.error = "failed", f"TimeoutError: {exc}"
             else:
                 record.status, record.error = "timed_out", f"timed out after {self.task.timeout} s"
-        except (CrewLimitReached, BudgetExceeded) as exc:
+        except CrewLimitReached as exc:
             record.status, record.error = "failed", str(exc)
-            raise CrewStopped(str(exc), getattr(exc, "reason", "budget")) from exc
+            raise
+        except BudgetExceeded as exc:  # the router's budget: it ends the crew as well
+            record.status, record.error = "failed", str(exc)
+            raise CrewLimitReached(str(exc), "budget") from exc
         except AgentrigError as exc:
             record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
@@ -175,7 +165,6 @@ class TaskExecution:
             if self.delegation is not None:
                 record.delegations += self.delegation.count
             self.kick.emit(TaskFinished(output_of(self.task, record)))
-        return output_of(self.task, record)
 
     async def _attempts(self) -> None:
         record = self.record
@@ -233,7 +222,7 @@ class TaskExecution:
 
     def _keep(self, output: Any) -> None:
         if hasattr(output, "model_dump"):
-            self.record.structured = output.model_dump(mode="json")
+            self.record.structured = as_json(output)
             self.record.raw = output.model_dump_json()
         else:
             self.record.structured, self.record.raw = None, "" if output is None else str(output)
@@ -253,7 +242,7 @@ class TaskExecution:
         prompt = self.kick.prompts.guardrail_agent.format(
             description=self.description, expected_output=self.expected, output=output.raw
         )
-        agent = metered(judge, self.meter, self.kick.router).clone(output_type=GuardrailVerdict)
+        agent = metered(judge, self.meter, self.kick.router, output_type=GuardrailVerdict)
         result = await Runner.run(agent, prompt, router=self.router, max_turns=3)  # type: ignore[arg-type]
         verdict = result.final_output
         if not isinstance(verdict, GuardrailVerdict):

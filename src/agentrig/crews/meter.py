@@ -101,9 +101,14 @@ class MeteredRouter:
     def __init__(self, router: Any, meter: TaskMeter) -> None:
         self.router = router
         self.meter = meter
+        self._clients: dict[str, MeteredClient] = {}  # the loop asks on every turn
 
     def client(self, role_or_model: str = "default") -> MeteredClient:
-        return MeteredClient(self.router.client(role_or_model), self.meter, role_or_model)
+        client = self._clients.get(role_or_model)
+        if client is None:
+            inner = self.router.client(role_or_model)
+            client = self._clients[role_or_model] = MeteredClient(inner, self.meter, role_or_model)
+        return client
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.router, name)

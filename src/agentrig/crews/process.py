@@ -14,7 +14,7 @@ import graphlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import StrEnum
 
-from agentrig.crews.execute import CrewStopped
+from agentrig.crews.meter import CrewLimitReached
 from agentrig.crews.state import TaskRecord
 from agentrig.crews.task import Task
 from agentrig.errors import ConfigError
@@ -125,7 +125,7 @@ async def schedule(
             for finished in done:
                 running.pop(finished)
                 error = finished.exception()
-                if isinstance(error, CrewStopped):
+                if isinstance(error, CrewLimitReached):
                     stopped = stopped or str(error)
                 elif error is not None:
                     raise error

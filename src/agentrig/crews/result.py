@@ -17,6 +17,11 @@ TaskStatus = Literal[
 CrewStatus = Literal["completed", "failed", "paused"]
 
 
+def as_json(value: Any) -> Any:
+    """A structured output (a pydantic model) as JSON data; anything else as it is."""
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
 @dataclass
 class TaskOutput:
     """One task's outcome. ``raw`` is the answer's text (JSON for a structured one);
@@ -42,15 +47,12 @@ class TaskOutput:
         return self.cost_micros / 1_000_000
 
     def to_json(self) -> dict[str, Any]:
-        structured = self.structured
-        if hasattr(structured, "model_dump"):
-            structured = structured.model_dump(mode="json")
         return {
             "task": self.task,
             "agent": self.agent,
             "status": self.status,
             "raw": self.raw,
-            "structured": structured,
+            "structured": as_json(self.structured),
             "attempts": self.attempts,
             "delegations": self.delegations,
             "usage": self.usage.model_dump(),
@@ -86,16 +88,13 @@ class CrewResult:
 
     def to_json(self) -> dict[str, Any]:
         """The result as JSON (what ``agentrig crew run --json`` prints and the API returns)."""
-        structured = self.structured
-        if hasattr(structured, "model_dump"):
-            structured = structured.model_dump(mode="json")
         return {
             "crew": self.state.crew,
             "run_id": self.state.run_id,
             "status": self.status,
             "error": self.error,
             "output": self.output,
-            "structured": structured,
+            "structured": as_json(self.structured),
             "usage": self.usage.model_dump(),
             "cost_usd": self.cost,
             "tasks": [output.to_json() for output in self.tasks_output],

@@ -1,4 +1,9 @@
-"""``CrewStream``: a crew running in a task, its events handed to the caller as they come."""
+"""``CrewStream``: a crew running in a task, its events handed to the caller as they come.
+
+The queue, the end of the stream and the cancelling of an abandoned one are the agent
+runtime's :class:`~agentrig.agents.RunResultStreaming`; a crew's stream ends with
+``CrewFinished``.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,16 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from agentrig.agents import RunResultStreaming
 from agentrig.crews.events import CrewEvent, CrewFinished
 from agentrig.crews.result import CrewResult
 
 
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class CrewStream:
+class CrewStream(RunResultStreaming):
     """Iterate :meth:`events` (the last is ``CrewFinished``); ``result`` is set at the end.
     A consumer that goes away early cancels the crew."""
 
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.result: CrewResult | None = None
-        self.task: asyncio.Task[Any] | None = None
+    final_event = CrewFinished
 
     @classmethod
     def start(
@@ -32,41 +30,26 @@ class CrewStream:
 
         async def go() -> None:
             try:
-                result = await run(stream._queue.put_nowait)
+                result = await run(stream.push)  # type: ignore[arg-type]
             except BaseException as exc:
-                stream._queue.put_nowait(_Failed(exc))
+                stream.fail(exc)
                 raise
-            stream._queue.put_nowait(CrewFinished(result))
+            stream.push(CrewFinished(result))  # type: ignore[arg-type]
 
         stream.task = asyncio.create_task(go())
         stream.task.add_done_callback(_retrieve)
         return stream
 
-    async def events(self) -> AsyncIterator[CrewEvent]:
-        finished = False
-        try:
-            while True:
-                event = await self._queue.get()
-                if isinstance(event, _Failed):
-                    finished = True
-                    raise event.error
-                yield event
-                if isinstance(event, CrewFinished):
-                    finished = True
-                    self.result = event.result
-                    return
-        finally:
-            if not finished and self.task is not None:
-                self.task.cancel()
+    def events(self) -> AsyncIterator[CrewEvent]:  # type: ignore[override]
+        return super().events()  # type: ignore[return-value]
 
     async def wait(self) -> CrewResult:
         """Consume the events and return the result."""
         async for _ in self.events():
             pass
-        assert self.result is not None
         return self.result
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
-        task.exception()
+        task.exception()  # reported through the stream
