@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated data directory, a fake Chat Completions server,
 databases (a SQLite file and a fresh PostgreSQL database on 127.0.0.1:5432), a knowledge
-service with the bundled sample documents, stopping a server or worker subprocess, and an agentrig.toml for the CLI tests."""
+service with the bundled sample documents, stopping a server or worker subprocess, and
+an agentrig.toml for the CLI tests."""
 
 from __future__ import annotations
 
