@@ -227,13 +227,16 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Stop once the queue is empty.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run background jobs from Redis (`[jobs] backend = "redis"`): document indexing and
-    asynchronous chat, with the agents of `server.agents_file`."""
+    """Run background jobs from Redis (`[jobs] backend = "redis"`): document indexing,
+    asynchronous chat (with the agents of `server.agents_file`) and crew runs (the crews
+    of `server.crews_dir`)."""
     from agentrig.errors import ConfigError
+    from agentrig.jobs.crew_runs import CrewRuns
     from agentrig.jobs.handlers import job_handlers
     from agentrig.jobs.redis import run_worker
     from agentrig.rag.chat import KnowledgeChat
-    from agentrig.server.app import served_agents
+    from agentrig.server.app import served_agents, served_crews
+    from agentrig.store.crew_runs import CrewRunStore
     from agentrig.store.jobs import JobStore
 
     async def main(settings: Settings) -> None:
@@ -252,7 +255,9 @@ def worker(
                 await router.aclose()
                 await database.aclose()
 
-            return job_handlers(KnowledgeChat.open(knowledge, served_agents(settings))), close
+            chat = KnowledgeChat.open(knowledge, served_agents(settings))
+            crews = CrewRuns(served_crews(settings, router, knowledge), CrewRunStore(database))
+            return job_handlers(chat) | crews.handlers(), close
 
         console.print(f"agentrig worker on {settings.jobs.redis_url}")
         await run_worker(JobStore(database), settings.jobs, make_handlers, burst=burst)

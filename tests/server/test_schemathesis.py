@@ -130,6 +130,14 @@ KNOWLEDGE_ROUTES = {
     ("GET", "/api/v1/chat/jobs/{job_id}"),
     ("POST", "/api/v1/chat/stream"),
 }
+CREW_ROUTES = {
+    ("GET", "/api/v1/crews"),
+    ("POST", "/api/v1/crews/{name}/kickoff"),
+    ("GET", "/api/v1/crews/runs"),
+    ("GET", "/api/v1/crews/runs/{run_id}"),
+    ("POST", "/api/v1/crews/runs/{run_id}/approve"),
+    ("POST", "/api/v1/crews/runs/{run_id}/revise"),
+}
 
 
 def test_openapi_lists_every_route_of_the_issue(tmp_path, fake_server):
@@ -138,7 +146,7 @@ def test_openapi_lists_every_route_of_the_issue(tmp_path, fake_server):
         document = httpx.get(f"{live.url}/openapi.json").json()
     paths = document["paths"]
     listed = {(method.upper(), path) for path, item in paths.items() for method in item}
-    assert listed == ISSUE_ROUTES | KNOWLEDGE_ROUTES
+    assert listed == ISSUE_ROUTES | KNOWLEDGE_ROUTES | CREW_ROUTES
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas  # errors are 400s in OpenAI's envelope
     assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"

@@ -3,7 +3,8 @@
 ``create_app(settings)`` wires the server's parts at start-up (lifespan): the database
 (migrated), the response, conversation and API-key stores, a model router whose usage
 rows go to the database, the agents of ``server.agents_file`` (served as model
-``agent:<name>``), and in gateway mode an HTTP client for the upstream server.
+``agent:<name>``), the crews of ``server.crews_dir`` (model ``crew:<name>`` and
+``/api/v1/crews``), and in gateway mode an HTTP client for the upstream server.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from fastapi import FastAPI
 
 from agentrig.agents import Agent, AgentRunner
 from agentrig.config import ProviderConfig, Settings
+from agentrig.crews.catalog import CrewCatalog
+from agentrig.jobs.crew_runs import CrewRuns
 from agentrig.jobs.handlers import job_handlers
 from agentrig.jobs.queue import JobQueue, LocalJobQueue
 from agentrig.jobs.redis import RedisJobQueue
@@ -31,6 +34,7 @@ from agentrig.server.background import BackgroundResponses
 from agentrig.server.errors import install_error_handlers
 from agentrig.store import Database, SQLUsageLedger
 from agentrig.store.api_keys import ApiKeyStore
+from agentrig.store.crew_runs import CrewRunStore
 from agentrig.store.jobs import JobStore
 from agentrig.store.responses import ResponseStore
 
@@ -51,6 +55,8 @@ class ServerState:
     auth_enabled: bool
     background: BackgroundResponses
     jobs: JobQueue
+    crews: CrewCatalog
+    crew_runs: CrewRuns
     knowledge: Knowledge | None = None  # None: embedded Qdrant with several workers
     chat: KnowledgeChat | None = None
     upstream: httpx.AsyncClient | None = None
@@ -85,11 +91,21 @@ def _knowledge(settings: Settings, database: Database, router: ModelRouter) -> K
     return Knowledge.open(settings, database, router)
 
 
-def _jobs(settings: Settings, database: Database, chat: KnowledgeChat | None) -> JobQueue:
+def served_crews(
+    settings: Settings, router: ModelRouter, knowledge: Knowledge | None
+) -> CrewCatalog:
+    """The crews of ``server.crews_dir`` (none if the folder does not exist)."""
+    return CrewCatalog(settings.server.crews_dir, router=router, knowledge=knowledge)
+
+
+def _jobs(
+    settings: Settings, database: Database, chat: KnowledgeChat | None, crew_runs: CrewRuns
+) -> JobQueue:
     store = JobStore(database)
     if settings.jobs.backend == "redis":
         return RedisJobQueue(store, settings.jobs)
-    return LocalJobQueue(store, {} if chat is None else job_handlers(chat), settings.jobs)
+    handlers = crew_runs.handlers() | ({} if chat is None else job_handlers(chat))
+    return LocalJobQueue(store, handlers, settings.jobs)
 
 
 async def open_state(settings: Settings) -> ServerState:
@@ -105,7 +121,9 @@ async def open_state(settings: Settings) -> ServerState:
     knowledge = _knowledge(settings, database, router)
     agents = served_agents(settings)
     chat = None if knowledge is None else KnowledgeChat.open(knowledge, agents)
-    jobs = _jobs(settings, database, chat)
+    crews = served_crews(settings, router, knowledge)
+    crew_runs = CrewRuns(crews, CrewRunStore(database))
+    jobs = crew_runs.queue = _jobs(settings, database, chat, crew_runs)
     await jobs.start()
     return ServerState(
         settings=settings,
@@ -113,6 +131,8 @@ async def open_state(settings: Settings) -> ServerState:
         responses=responses,
         background=BackgroundResponses(responses),
         jobs=jobs,
+        crews=crews,
+        crew_runs=crew_runs,
         knowledge=knowledge,
         chat=chat,
         keys=keys,
@@ -149,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
     from agentrig.server import (
         chat,
         conversations,
+        crews,
         documents,
         gateway,
         health,
@@ -178,6 +199,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(documents.router)
     app.include_router(knowledge_chat.router)
+    app.include_router(crews.router)
     if settings.server.upstream:
         # Gateway mode: only /v1/responses and /v1/conversations are agentrig's; every
         # other /v1/* request, chat completions and models included, goes upstream.

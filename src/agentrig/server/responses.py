@@ -1,9 +1,10 @@
 """``/v1/responses``: the OpenAI Responses API over agentrig's router and agents.
 
-``model`` is a router role, a ``provider/model``, or ``agent:<name>``. For a model, the
-request's function tools are the client's: the response ends with ``function_call``
-items and the client continues with ``function_call_output`` items. For an agent, its
-own tools run on the server, handoffs included. ``previous_response_id`` and
+``model`` is a router role, a ``provider/model``, ``agent:<name>`` or ``crew:<name>``.
+For a model, the request's function tools are the client's: the response ends with
+``function_call`` items and the client continues with ``function_call_output`` items. For
+an agent, its own tools run on the server, handoffs included; a crew runs as
+:mod:`agentrig.server.crew_responses` says. ``previous_response_id`` and
 ``conversation`` give the model what came before; ``store`` keeps the response;
 ``stream`` answers with Server-Sent Events; ``background`` answers at once with a queued
 response that a task completes (``POST /v1/responses/{id}/cancel`` stops it); the two
@@ -28,6 +29,8 @@ from agentrig.llm.types import ModelRequest
 from agentrig.server.app import UPSTREAM_PROVIDER, ServerState
 from agentrig.server.auth import tenant_of
 from agentrig.server.background import RUNNING
+from agentrig.server.crew_responses import PREFIX as CREW_PREFIX
+from agentrig.server.crew_responses import prepare_crew, run_crew_turn
 from agentrig.server.errors import APIError, from_exception, not_found
 from agentrig.server.event_stream import Emit, EventStreamResponse
 from agentrig.server.openapi import (
@@ -74,6 +77,7 @@ class Turn:
     status: str = "in_progress"
     error: dict[str, Any] | None = None
     incomplete: dict[str, Any] | None = None
+    crew_state: Any = None  # the CrewState of a crew:<name> turn
 
     def resource(self) -> dict[str, Any]:
         done = self.status in ("completed", "failed", "incomplete", "cancelled")
@@ -138,7 +142,7 @@ async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest)
             code="model_not_found",
         )
     try:
-        if not body.model.startswith("agent:"):
+        if not body.model.startswith(("agent:", CREW_PREFIX)):
             state.router.client(_route_name(state, body.model))
     except AgentrigError as exc:
         raise APIError(400, str(exc), param="model", code="model_not_found") from None
@@ -147,7 +151,10 @@ async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest)
         items = body.input_items({item.id: item for item in history if item.id})
     except WireError as exc:
         raise APIError(400, str(exc), param=exc.param) from None
-    return Turn(tenant, body, history, items, conversation_id)
+    turn = Turn(tenant, body, history, items, conversation_id)
+    if body.model.startswith(CREW_PREFIX):
+        turn.crew_state = prepare_crew(state, tenant, body.model, items)
+    return turn
 
 
 def _route_name(state: ServerState, model: str) -> str:
@@ -178,6 +185,10 @@ async def _execute(
 ) -> None:
     """Produce the turn's output with a model or an agent, feeding ``stream`` if given."""
     body = turn.body
+    if body.model.startswith(CREW_PREFIX):
+        await run_crew_turn(state, turn, stream, send)
+        _count(state, turn)
+        return
     if body.model.startswith("agent:"):
         agent = state.agents[body.model[6:]]
         items = [*turn.history, *turn.input]
@@ -367,7 +378,8 @@ def _stream(state: ServerState, turn: Turn) -> EventStreamResponse:
             _fail(turn, exc)
             send(stream.failed(turn.resource()))
             return
-        send(stream.incomplete(final) if turn.status == "incomplete" else stream.completed(final))
+        end = {"incomplete": stream.incomplete, "failed": stream.failed}.get(turn.status)
+        send((end or stream.completed)(final))
 
     return EventStreamResponse(produce)
 

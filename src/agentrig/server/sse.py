@@ -130,6 +130,10 @@ class ResponseEventStream:
             return self._item(event.item)
         return []
 
+    def item(self, item: Item) -> list[JSON]:
+        """The events of a whole item added to the output (a crew's progress and answer)."""
+        return self._item(item)
+
     def _delta(
         self, kind: str, key: str, delta: str, agent: str | None, call_id: str = "", name: str = ""
     ) -> list[JSON]:
