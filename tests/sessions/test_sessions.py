@@ -346,7 +346,7 @@ async def test_sqlite_defaults_to_sessions_db_in_the_data_directory(tmp_path):
         assert session.path.is_file()
         database = Database(f"sqlite:///{session.path}")
         try:
-            assert await database.current_revision() == "0004"
+            assert await database.current_revision() == "0005"
         finally:
             await database.aclose()
     finally:
