@@ -66,6 +66,8 @@ class CrewCatalog:
             router=self.router,
             tools=self.tools,
             output_types=self.output_types,
+            knowledge=self.knowledge,
+            tenant=tenant,
         )
         self._built[(name, tenant)] = crew
         return crew

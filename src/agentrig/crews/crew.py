@@ -4,7 +4,8 @@ A crew is a description (agents, tasks, a process, limits); each kickoff gets it
 :class:`CrewState`, so one crew object serves concurrent kickoffs. Every task is one
 ``Runner`` run per attempt, and every model call goes through the router, metered for the
 crew: ``max_cost_usd`` and ``max_turns`` stop it with its partial results, and a paused
-crew's state resumes it later, in this process or another.
+crew's state resumes it later, in this process or another. The MCP servers of its agents
+are connected while any kickoff runs, and closed after the last one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from agentrig.crews.result import CrewResult
 from agentrig.crews.state import CrewState, TaskRecord
 from agentrig.crews.streaming import CrewStream
 from agentrig.crews.task import MissingInput, Task, fill, placeholders, task_names
+from agentrig.crews.tools import SharedConnections
 from agentrig.errors import AgentrigError, ConfigError
 from agentrig.usage import Usage
 
@@ -110,6 +112,10 @@ class Crew:
         self.verbose = verbose
         self.router = router
         self.prompts = prompts or CrewPrompts()
+        mates = [*self.agents.values(), *([manager] if manager else [])]
+        servers = {id(server): server for agent in mates for server in agent.mcp_servers}
+        self.mcp_servers: list[Any] = list(servers.values())
+        self._connections = SharedConnections(self.mcp_servers)
 
     def __repr__(self) -> str:
         return f"Crew({self.name!r}, {self.process.value}, {len(self.tasks)} tasks)"
@@ -117,7 +123,8 @@ class Crew:
     @classmethod
     def from_yaml(cls, path: str | Path, **registries: Any) -> Crew:
         """A crew from YAML in CrewAI's layout (see :mod:`agentrig.crews.loader`);
-        ``tools=``, ``output_types=`` and ``guardrails=`` resolve the names it uses."""
+        ``tools=``, ``output_types=`` and ``guardrails=`` resolve the names it uses, and
+        ``knowledge=`` (with ``tenant=``) backs its ``knowledge_search`` tools."""
         return cls(**crew_arguments(path, **registries))
 
     @property
@@ -209,6 +216,12 @@ class Crew:
         )
 
     async def _run(self, state: CrewState, emit: Any) -> CrewResult:
+        if not self.mcp_servers:
+            return await self._execute(state, emit)
+        async with self._connections.use():  # shared by concurrent kickoffs
+            return await self._execute(state, emit)
+
+    async def _execute(self, state: CrewState, emit: Any) -> CrewResult:
         if self.verbose:
             emit = _verbose(emit)
         router = self.router or default_router()

@@ -4,16 +4,18 @@
 CrewAI's ``llm``), ``tools`` (names) and ``allow_delegation``; ``tasks.yaml`` maps task
 names to ``description``, ``expected_output``, ``agent``, ``context`` (task names) and the
 other Task options; an agentrig crew file (``crew.yaml``) names the process and options
-and, optionally, where the other two are (by default beside it or in ``config/``). Tools,
-output types and guardrails are named in YAML and resolved from registries given in
-Python. Every error names the file, the line and the key.
+and, optionally, where the other two are (by default beside it or in ``config/``) and the
+MCP servers its agents may use (``mcp_servers``). Tools, output types and guardrails are
+named in YAML and resolved from registries given in Python (see :mod:`agentrig.crews.tools`
+for ``knowledge_search`` and ``mcp:<name>``). Every error names the file, the line and the
+key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,9 +24,13 @@ from agentrig.agents import Agent
 from agentrig.crews.guardrails import max_words
 from agentrig.crews.process import Process
 from agentrig.crews.task import Task
+from agentrig.crews.tools import MCP_PREFIX, MCPServerSpec, ToolRegistry, mcp_servers
 from agentrig.errors import ConfigError
 from agentrig.tools import calculator
 from agentrig.tools.base import Tool
+
+if TYPE_CHECKING:
+    from agentrig.knowledge.service import Knowledge
 
 BUILTIN_TOOLS: dict[str, Tool] = {"calculator": calculator}
 Lines = dict[tuple[Any, ...], int]
@@ -77,6 +83,7 @@ class CrewSpec(_Strict):
     max_cost_usd: float | None = None
     max_turns: int | None = None
     verbose: bool = False
+    mcp_servers: dict[str, MCPServerSpec] = Field(default_factory=dict)
 
 
 def read_yaml(path: Path) -> tuple[Any, Lines]:
@@ -144,10 +151,13 @@ def crew_arguments(
     tools: Mapping[str, Tool] | Sequence[Tool] = (),
     output_types: Mapping[str, type[BaseModel]] | Sequence[type[BaseModel]] = (),
     guardrails: Mapping[str, Callable[..., Any] | Agent] | None = None,
+    knowledge: Knowledge | None = None,
+    tenant: str = "default",
     **options: Any,
 ) -> dict[str, Any]:
     """The ``Crew`` arguments ``path`` describes: a crew file, or a folder holding
-    ``crew.yaml`` (optional), ``agents.yaml`` and ``tasks.yaml`` (or ``config/`` with them)."""
+    ``crew.yaml`` (optional), ``agents.yaml`` and ``tasks.yaml`` (or ``config/`` with them).
+    ``knowledge`` and ``tenant`` back the ``knowledge_search`` tools: one tenant's documents."""
     path = Path(path)
     crew_file = path / "crew.yaml" if path.is_dir() else path
     base = path if path.is_dir() else path.parent
@@ -157,17 +167,24 @@ def crew_arguments(
         spec = _parse(CrewSpec, data or {}, crew_file, lines, ())
     known = dict(BUILTIN_TOOLS)
     known.update(tools if isinstance(tools, Mapping) else {t.name: t for t in tools})
+    servers: dict[str, Any] = {}
+    if spec.mcp_servers:
+        try:
+            servers = mcp_servers(spec.mcp_servers)  # imports the mcp extra only when needed
+        except ImportError as exc:
+            raise _fail(crew_file, lines, ("mcp_servers",), str(exc)) from None
+    registry = ToolRegistry(known, knowledge=knowledge, tenant=tenant, servers=servers)
     types = (
         dict(output_types)
         if isinstance(output_types, Mapping)
         else {t.__name__: t for t in output_types}
     )
     agents_path = _locate(base, spec.agents)
-    agents = _agents(agents_path, known)
-    tasks = _tasks(_locate(base, spec.tasks), agents, known, types, guardrails or {})
+    agents = _agents(agents_path, registry)
+    tasks = _tasks(_locate(base, spec.tasks), agents, registry, types, guardrails or {})
     manager = None
     if spec.manager is not None:
-        manager = _agent("manager", spec.manager, known, crew_file, lines, ("manager",))
+        manager = _agent("manager", spec.manager, registry, crew_file, lines, ("manager",))
     name = spec.name or (path.name if path.is_dir() else base.name)
     return dict(
         name=name,
@@ -206,34 +223,34 @@ def find_crews(folder: str | Path) -> dict[str, Path]:
     return found
 
 
-def _agents(path: Path, tools: Mapping[str, Tool]) -> dict[str, Agent]:
+def _agents(path: Path, registry: ToolRegistry) -> dict[str, Agent]:
     data, lines = _entries(path, "agent")
     agents = {}
     for name, fields in data.items():
         spec = _parse(AgentSpec, fields or {}, path, lines, (name,))
-        agents[name] = _agent(name, spec, tools, path, lines, (name,))
+        agents[name] = _agent(name, spec, registry, path, lines, (name,))
     return agents
 
 
 def _agent(
-    name: str, spec: AgentSpec, tools: Mapping[str, Tool], path: Path, lines: Lines, at: tuple
+    name: str, spec: AgentSpec, registry: ToolRegistry, path: Path, lines: Lines, at: tuple
 ) -> Agent:
+    tools: list[Tool] = []
+    servers: list[Any] = []
     for index, tool in enumerate(spec.tools):
-        if tool not in tools:
-            raise _fail(
-                path,
-                lines,
-                (*at, "tools", index),
-                f"unknown tool {tool!r}; known: {sorted(tools)} (register yours with "
-                "from_yaml(tools=...))",
-            )
+        try:
+            found = registry.resolve(tool)
+        except ValueError as exc:
+            raise _fail(path, lines, (*at, "tools", index), str(exc)) from None
+        (servers if tool.startswith(MCP_PREFIX) else tools).append(found)
     try:
         return Agent(
             name=str(name),
             instructions=spec.instructions,
             description=spec.description,
             model=spec.model,
-            tools=[tools[tool] for tool in spec.tools],
+            tools=tools,
+            mcp_servers=servers,
             role=spec.role.strip(),
             goal=spec.goal.strip(),
             backstory=spec.backstory.strip(),
@@ -246,7 +263,7 @@ def _agent(
 def _tasks(
     path: Path,
     agents: Mapping[str, Agent],
-    tools: Mapping[str, Tool],
+    registry: ToolRegistry,
     types: Mapping[str, type[BaseModel]],
     guardrails: Mapping[str, Any],
 ) -> list[Task]:
@@ -270,14 +287,12 @@ def _tasks(
                     (*at, "context", index),
                     f"unknown task {ref!r}; tasks.yaml has {sorted(data)}",
                 )
-        for index, tool in enumerate(spec.tools or []):
-            if tool not in tools:
-                raise _fail(
-                    path,
-                    lines,
-                    (*at, "tools", index),
-                    f"unknown tool {tool!r}; known: {sorted(tools)}",
-                )
+        tools = None
+        if spec.tools is not None:
+            tools = [
+                _task_tool(registry, tool, path, lines, (*at, "tools", i))
+                for i, tool in enumerate(spec.tools)
+            ]
         if spec.output_type is not None and spec.output_type not in types:
             raise _fail(
                 path,
@@ -294,7 +309,7 @@ def _tasks(
                     expected_output=spec.expected_output.strip(),
                     agent=agents[spec.agent] if spec.agent else None,
                     context=spec.context,
-                    tools=None if spec.tools is None else [tools[t] for t in spec.tools],
+                    tools=tools,
                     output_type=types[spec.output_type] if spec.output_type else None,
                     guardrail=_guardrail(spec.guardrail, guardrails, path, lines, at),
                     max_retries=spec.max_retries,
@@ -307,6 +322,13 @@ def _tasks(
         except ValueError as exc:
             raise _fail(path, lines, at, str(exc)) from None
     return tasks
+
+
+def _task_tool(registry: ToolRegistry, name: str, path: Path, lines: Lines, at: tuple) -> Tool:
+    try:
+        return registry.tool(name)
+    except ValueError as exc:
+        raise _fail(path, lines, at, str(exc)) from None
 
 
 def _guardrail(
