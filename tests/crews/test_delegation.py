@@ -91,6 +91,7 @@ async def test_the_crews_total_turns_are_bounded_with_partial_results():
     )  # fmt: skip
     result = await crew.kickoff()
     assert result.status == "failed" and "max_turns is 5" in result.error
+    assert result.reason == "turns" and result.state.reason == "turns"
     assert [o.status for o in result.tasks_output] == ["completed", "failed", "skipped"]
     assert result.tasks_output[0].raw == "first done" and c_model.requests == []
     assert result.usage.requests == 5

@@ -147,6 +147,27 @@ async def test_max_cost_stops_the_crew_with_its_partial_results():
                 router=router, max_cost_usd=0.001)  # fmt: skip
     result = await crew.kickoff()
     assert result.status == "failed" and "max_cost_usd" in result.error
+    assert result.reason == "budget" and result.to_json()["reason"] == "budget"
     statuses = [o.status for o in result.tasks_output]
     assert statuses[0] == "completed" and "failed" in statuses and statuses[-1] == "skipped"
     assert result.cost_micros >= 1000 and result.tasks_output[0].raw == "an expensive answer"
+
+
+async def test_the_routers_budget_stops_the_crew_too():
+    from agentrig.config import LLMSettings
+    from agentrig.llm.ledger import InMemoryLedger
+
+    budgets = {"default": {"monthly_usd": 0.0005}}
+    router = ModelRouter(LLMSettings(budgets=budgets), ledger=InMemoryLedger())
+    price = Price(input=Decimal(1000), output=Decimal(1000))
+    router.register("scripted/dear", ScriptedModel([text("paid for")] * 5), price=price)
+    router.add_role("default", ["scripted/dear"])
+    agents = [Agent(name=f"a{n}", instructions="i", model="default") for n in range(3)]
+    crew = Crew(tasks=[Task(f"t{n}", "x", agent=a) for n, a in enumerate(agents)], router=router)
+    result = await crew.kickoff()
+    assert result.status == "failed" and result.reason == "budget"
+    assert "monthly" in result.error and "'default'" in result.error
+    assert [o.status for o in result.tasks_output] == ["completed", "failed", "skipped"]
+    assert result.tasks_output[0].raw == "paid for" and result.cost_micros > 500
+    resumed = CrewState.from_string(result.state.to_string())
+    assert resumed.reason == "budget"

@@ -51,12 +51,13 @@ polish:
 
 
 def write_crews(folder: Path) -> Path:
-    for name, tasks, agents in (
-        ("brief", BRIEF_TASKS, AGENTS.replace("{topic}", "{input}")),
-        ("review", REVIEW_TASKS, AGENTS),
+    for name, tasks, agents, options in (
+        ("brief", BRIEF_TASKS, AGENTS.replace("{topic}", "{input}"), ""),
+        ("review", REVIEW_TASKS, AGENTS, ""),
+        ("tight", BRIEF_TASKS, AGENTS.replace("{topic}", "{input}"), "max_cost_usd: 0.000001\n"),
     ):
         (folder / name).mkdir(parents=True)
-        (folder / name / "crew.yaml").write_text(f"name: {name}\nprocess: sequential\n")
+        (folder / name / "crew.yaml").write_text(f"name: {name}\nprocess: sequential\n{options}")
         (folder / name / "agents.yaml").write_text(agents)
         (folder / name / "tasks.yaml").write_text(tasks)
     return folder
@@ -176,6 +177,19 @@ def test_a_paused_crew_response_is_resumed_as_a_run(crews):
     assert len(crews.fake.requests) == 2
 
 
+def test_a_crew_over_its_budget_fails_with_its_progress(crews):
+    crews.fake.script(Reply(text="the outline"))
+    client = crews.openai()
+    response = client.responses.create(model="crew:tight", input="gold")
+    assert response.status == "failed"
+    assert response.error.code == "budget_exceeded" and "max_cost_usd" in response.error.message
+    lines = [item.summary[0].text for item in response.output if item.type == "reasoning"]
+    assert any(line.startswith("■ outline: completed") for line in lines)
+    assert any(line.startswith("■ write: failed") for line in lines)
+    assert len(crews.fake.requests) == 1  # the second call was refused before it was made
+    validate_response(response.model_dump(mode="json", exclude_unset=True))
+
+
 def test_background_crew_response(crews):
     crews.fake.script(Reply(text="o"), Reply(text="Done in the background."))
     client = crews.openai()
@@ -194,18 +208,19 @@ def test_kickoff_as_a_job_with_review_revise_and_totals(crews, database_url):
     )
     base = f"{crews.url}/api/v1/crews"
     listed = httpx.get(base).json()["data"]
-    assert {c["name"]: c["inputs"] for c in listed} == {"brief": ["input"], "review": ["topic"]}
+    inputs = {c["name"]: c["inputs"] for c in listed}
+    assert inputs == {"brief": ["input"], "review": ["topic"], "tight": ["input"]}
     started = httpx.post(f"{base}/review/kickoff", json={"inputs": {"topic": "bees"}})
     assert started.status_code == 202, started.text
     run = started.json()
-    assert run["status"] == "queued" and run["job_id"].startswith("job")
+    assert run["status"] in ("queued", "running") and run["job_id"].startswith("job")
     url = f"{base}/runs/{run['id']}"
     run = wait_for(url, lambda r: r["status"] == "paused")
     assert run["tasks"][0]["raw"] == "Bees Title" and run["tasks"][1]["status"] == "pending"
     revised = httpx.post(
         f"{url}/revise", json={"task": "draft", "feedback": "Make it punchier."}
     ).json()
-    assert revised["status"] == "queued"
+    assert revised["status"] in ("queued", "running", "paused")
     run = wait_for(url, lambda r: r["status"] == "paused" and r["tasks"][0]["attempts"] == 2)
     assert "Make it punchier." in prompts(crews.fake)[1]
     assert httpx.post(f"{url}/approve", json={"task": "polish"}).status_code == 400

@@ -20,7 +20,7 @@ from agentrig.agents import Agent, default_router
 from agentrig.crews.events import CrewEvent, CrewStarted
 from agentrig.crews.execute import Kickoff, TaskExecution, output_of
 from agentrig.crews.loader import crew_arguments
-from agentrig.crews.meter import CrewMeter
+from agentrig.crews.meter import CrewLimitReached, CrewMeter
 from agentrig.crews.process import Process, context_names, dependencies, schedule
 from agentrig.crews.prompts import MANAGER_BACKSTORY, MANAGER_GOAL, MANAGER_ROLE, CrewPrompts
 from agentrig.crews.result import CrewResult
@@ -260,12 +260,13 @@ class Crew:
             entry.format(task=ref, output=state.tasks[ref].raw) for ref in self.context[name]
         )
 
-    def _result(self, state: CrewState, stopped: str | None) -> CrewResult:
+    def _result(self, state: CrewState, stopped: CrewLimitReached | None) -> CrewResult:
         outputs = [output_of(task, state.tasks[task.name]) for task in self.tasks]
         failed = [o.task for o in outputs if o.status in ("failed", "timed_out")]
         waiting = state.interruptions
+        state.reason = None
         if stopped is not None:
-            state.status, state.error = "failed", stopped
+            state.status, state.error, state.reason = "failed", str(stopped), stopped.reason
         elif waiting:
             state.status = "paused"
         elif failed:
@@ -285,6 +286,7 @@ class Crew:
             status=state.status,  # type: ignore[arg-type]
             state=state,
             error=state.error,
+            reason=state.reason,
             interruptions=waiting,
         )
 

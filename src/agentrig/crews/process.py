@@ -91,11 +91,11 @@ async def schedule(
     run: Callable[[str], Awaitable[None]],
     *,
     concurrency: int,
-) -> str | None:
+) -> CrewLimitReached | None:
     """Run the tasks as their dependencies allow; return why the crew stopped early, if it
     did (``run`` raising: a budget or the turn limit), after the running tasks end."""
     running: dict[asyncio.Future[None], str] = {}
-    stopped: str | None = None
+    stopped: CrewLimitReached | None = None
 
     def start_ready() -> None:
         changed = True
@@ -126,7 +126,7 @@ async def schedule(
                 running.pop(finished)
                 error = finished.exception()
                 if isinstance(error, CrewLimitReached):
-                    stopped = stopped or str(error)
+                    stopped = stopped or error
                 elif error is not None:
                     raise error
     finally:

@@ -80,6 +80,7 @@ class CrewResult:
     status: CrewStatus
     state: CrewState
     error: str | None = None
+    reason: str | None = None  # a crew stopped by a limit: "budget" or "turns"
     interruptions: list[CrewInterruption] = field(default_factory=list)
 
     @property
@@ -93,6 +94,7 @@ class CrewResult:
             "run_id": self.state.run_id,
             "status": self.status,
             "error": self.error,
+            "reason": self.reason,
             "output": self.output,
             "structured": as_json(self.structured),
             "usage": self.usage.model_dump(),

@@ -71,6 +71,7 @@ class CrewState:
     tasks: dict[str, TaskRecord]
     status: str = "running"  # running | paused | completed | failed
     error: str | None = None
+    reason: str | None = None  # why a failed crew was stopped: "budget" or "turns"
     run_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
     # --- decisions while paused -----------------------------------------------------
@@ -131,6 +132,7 @@ class CrewState:
             "inputs": self.inputs,
             "status": self.status,
             "error": self.error,
+            "reason": self.reason,
             "tasks": [asdict(record) for record in self.tasks.values()],
         }
 
@@ -156,6 +158,7 @@ class CrewState:
             tasks={record.name: record for record in records},
             status=data["status"],
             error=data.get("error"),
+            reason=data.get("reason"),
             run_id=data["run_id"],
         )
 

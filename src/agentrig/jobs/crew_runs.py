@@ -74,6 +74,7 @@ def run_resource(run: CrewRun) -> dict[str, Any]:
         "usage": usage.model_dump(),
         "cost_usd": run.cost_micros / 1e6,
         "error": run.error,
+        "reason": state.reason,
         "job_id": run.job_id,
         "created_at": int(run.created_at.timestamp()),
         "updated_at": int(run.updated_at.timestamp()),
@@ -97,7 +98,7 @@ class CrewRuns:
         state = self.catalog.get(crew_name, tenant).new_state(inputs)
         run_id = new_id("crun")
         await self.runs.create(tenant, run_id, crew_name, state.to_json())
-        return await self._enqueue(tenant, run_id, QUEUED)
+        return await self._enqueue(tenant, run_id)
 
     async def save_paused(self, tenant: str, result: CrewResult) -> str:
         """Keep a crew that paused outside the job layer (a ``crew:<name>`` response) as a
@@ -137,13 +138,13 @@ class CrewRuns:
             raise RunNotWaiting(f"crew run {run_id} was decided or resumed meanwhile")
         if status == PAUSED:
             return await self.runs.get(run_id, tenant)
-        return await self._enqueue(tenant, run_id, QUEUED)
+        return await self._enqueue(tenant, run_id)
 
-    async def _enqueue(self, tenant: str, run_id: str, status: str) -> CrewRun:
+    async def _enqueue(self, tenant: str, run_id: str) -> CrewRun:
         if self.queue is None:
             raise AgentrigError("this process runs crew jobs; it does not queue them")
         job = await self.queue.enqueue(RUN_CREW, tenant, {"run_id": run_id})
-        await self.runs.update(run_id, only_if=(status,), status=status, job_id=job.id)
+        await self.runs.set_job(run_id, job.id)
         run = await self.runs.get(run_id, tenant)
         assert run is not None
         return run

@@ -9,8 +9,9 @@ prints), streamed as they happen; the final task's output is the response's mess
 A crew that pauses for a review gives an ``incomplete`` response (reason
 ``crew_paused``) whose message names the stored crew run to approve or revise at
 ``/api/v1/crews/runs/{id}``; a failed crew a ``failed`` response with its partial
-progress. Reasoning items, not custom event types, so that every event stays one the
-Open Responses spec and OpenAI's clients know.
+progress (``error.code``: ``budget_exceeded``, ``max_turns_exceeded`` or
+``crew_failed``). Reasoning items, not custom event types, so that every event stays one
+the Open Responses spec and OpenAI's clients know.
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ async def run_crew_turn(
         turn.status, turn.incomplete = "incomplete", {"reason": "crew_paused"}
     elif result.status == "failed":
         turn.status = "failed"
-        error = result.error or "the crew failed"
-        budget = "budget" in error or "max_cost_usd" in error
-        code = "budget_exceeded" if budget else "crew_failed"
-        turn.error = {"code": code, "message": error}
+        code = {"budget": "budget_exceeded", "turns": "max_turns_exceeded"}.get(
+            result.reason or "", "crew_failed"
+        )
+        turn.error = {"code": code, "message": result.error or "the crew failed"}
     else:
         turn.status = "completed"
     if text:

@@ -122,6 +122,12 @@ class CrewRunStore:
         async with self.database.engine.connect() as connection:
             return [_run(row) for row in await connection.execute(query)]
 
+    async def set_job(self, run_id: str, job_id: str) -> None:
+        """Record the job that runs the run, whatever its status (the job may have
+        started it already)."""
+        statement = update(CrewRunRow).where(CrewRunRow.id == run_id).values(job_id=job_id)
+        await self.database.write(lambda connection: connection.execute(statement))
+
     async def update(
         self,
         run_id: str,
@@ -131,7 +137,6 @@ class CrewRunStore:
         state: dict[str, Any] | None = None,
         result: dict[str, Any] | None = None,
         error: str | None = None,
-        job_id: str | None = None,
         totals: tuple[int, int, int] | None = None,
     ) -> bool:
         """Move the run to ``status`` (with what is given) if its status is one of
@@ -142,8 +147,6 @@ class CrewRunStore:
             values["state"] = json.dumps(state)
         if result is not None:
             values["result"] = json.dumps(result)
-        if job_id is not None:
-            values["job_id"] = job_id
         if totals is not None:
             values["input_tokens"], values["output_tokens"], values["cost_micros"] = totals
         values["finished_at"] = now if status in ENDED else None
