@@ -14,6 +14,7 @@ import pytest
 
 from agentrig import ModelRouter
 from agentrig.crews import Crew
+from agentrig.crews.catalog import CrewCatalog, UnknownCrew
 from agentrig.errors import ConfigError
 from agentrig.testing import ScriptedModel, text, tool_call
 
@@ -68,7 +69,6 @@ def scripted(*turns) -> tuple[ModelRouter, ScriptedModel]:
 
 def fixture_server(**options) -> str:
     """A crew file declaring the fixture MCP server as ``fixture``."""
-    pytest.importorskip("mcp")
     server = {"command": sys.executable, "args": [str(FIXTURE_SCRIPT)], **options}
     return f"name: support\nmcp_servers:\n  fixture: {json.dumps(server)}\n"
 
@@ -101,6 +101,26 @@ async def test_an_agent_searches_a_knowledge_base_named_in_yaml(tmp_path, manual
     assert found.startswith("[1] e3-manual.md (Lumen E3 manual > Charging)\n")
     assert "takes about 4 hours" in found  # the chunk's text, to cite
     assert default == "No results in the knowledge base 'default' for 'charging time'."
+
+
+async def test_a_served_crew_searches_the_tenant_it_is_built_for(tmp_path, manuals):
+    crew_folder(tmp_path, ["knowledge_search(manuals)"])
+    router, model = scripted(
+        tool_call("knowledge_search_manuals", query="charging"),
+        text("4 hours"),
+        tool_call("knowledge_search_manuals", query="charging"),
+        text("?"),
+    )
+    catalog = CrewCatalog(tmp_path, router=router, knowledge=manuals)
+    assert catalog.names() == ["support"] and catalog.get("support", "t1") is catalog.get(
+        "support", "t1"
+    )
+    await catalog.get("support", "t1").kickoff({"question": "How long?"})
+    await catalog.get("support", "t2").kickoff({"question": "How long?"})
+    (own,), (other,) = tool_outputs(model.requests[1]), tool_outputs(model.requests[3])
+    assert "takes about 4 hours" in own and other.startswith("No results")
+    with pytest.raises(UnknownCrew, match=r"no crew named 'nosuch'.*\['support'\]"):
+        catalog.get("nosuch")
 
 
 async def test_the_knowledge_search_sees_only_its_tenants_documents(tmp_path, manuals):
