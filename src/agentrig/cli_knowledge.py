@@ -228,16 +228,18 @@ def worker(
     config: ConfigOption = None,
 ) -> None:
     """Run background jobs from Redis (`[jobs] backend = "redis"`): document indexing,
-    asynchronous chat (with the agents of `server.agents_file`) and crew runs (the crews
-    of `server.crews_dir`)."""
+    asynchronous chat (with the agents of `server.agents_file`), crew runs and background
+    crew responses (the crews of `server.crews_dir`)."""
     from agentrig.errors import ConfigError
     from agentrig.jobs.crew_runs import CrewRuns
     from agentrig.jobs.handlers import job_handlers
     from agentrig.jobs.redis import run_worker
     from agentrig.rag.chat import KnowledgeChat
     from agentrig.server.app import served_agents, served_crews
+    from agentrig.server.crew_jobs import CrewServing, crew_response_handlers
     from agentrig.store.crew_runs import CrewRunStore
     from agentrig.store.jobs import JobStore
+    from agentrig.store.responses import ResponseStore
 
     async def main(settings: Settings) -> None:
         if settings.jobs.backend != "redis":
@@ -250,14 +252,18 @@ def worker(
         knowledge = Knowledge.open(settings, database, router)
 
         async def make_handlers():
+            responses = ResponseStore(database)
+
             async def close() -> None:
                 await knowledge.aclose()
+                await responses.aclose()
                 await router.aclose()
                 await database.aclose()
 
             chat = KnowledgeChat.open(knowledge, served_agents(settings))
             crews = CrewRuns(served_crews(settings, router, knowledge), CrewRunStore(database))
-            return job_handlers(chat) | crews.handlers(), close
+            serving = CrewServing(responses, crews.catalog, crews)
+            return job_handlers(chat) | crews.handlers() | crew_response_handlers(serving), close
 
         console.print(f"agentrig worker on {settings.jobs.redis_url}")
         await run_worker(JobStore(database), settings.jobs, make_handlers, burst=burst)

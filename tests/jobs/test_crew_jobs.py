@@ -1,10 +1,12 @@
 """A crew kicked off through the server as a job on the real Redis: the server only queues
 it (``[jobs] backend = "redis"``), an ``agentrig worker`` runs it to its review, and after
-the approval another worker finishes it without running the reviewed task again."""
+the approval another worker finishes it without running the reviewed task again. A
+background ``crew:<name>`` response is a job for the workers too."""
 
 from __future__ import annotations
 
 import httpx
+from openai import OpenAI
 from typer.testing import CliRunner
 
 from agentrig.cli import app
@@ -56,8 +58,15 @@ backend = "redis"
         assert httpx.post(f"{url}/approve", json={"task": "draft"}).status_code == 202
         worker()
         run = httpx.get(url).json()
+        fake_server.script(Reply(text="o"), Reply(text="Written by a worker."))
+        client = OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0)
+        queued = client.responses.create(model="crew:brief", input="bees", background=True)
+        assert client.responses.retrieve(queued.id).status == "queued"
+        worker()
+        answered = client.responses.retrieve(queued.id)
+    assert answered.status == "completed" and answered.output_text == "Written by a worker."
     assert run["status"] == "completed", run
     assert run["output"] == "The Bee Title"
     assert [task["attempts"] for task in run["tasks"]] == [1, 1]
-    assert len(fake_server.requests) == 2
+    assert len(fake_server.requests) == 4
     assert run["usage"]["input_tokens"] == 20 and run["cost_usd"] > 0

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from agentrig.store import Database
-from agentrig.testing.fake_openai_server import Reply
+from agentrig.store.jobs import JobStore
+from agentrig.testing.fake_openai_server import Hang, Reply
 from tests.server.conftest import Served, serve
 from tests.server.openresponses import validate_event, validate_response
 
@@ -86,6 +87,19 @@ def wait_for(url: str, done, timeout: float = 30.0) -> dict:
         if done(body) or time.monotonic() > deadline:
             return body
         time.sleep(0.05)
+
+
+async def crew_response_job(settings, response_id: str):
+    """The ``crew_response`` job that completes the background response ``response_id``."""
+    database = Database(settings.effective_database_url)
+    try:
+        async with database.engine.connect() as connection:
+            query = text("SELECT id, payload FROM jobs WHERE type = 'crew_response'")
+            rows = (await connection.execute(query)).all()
+        (job_id,) = [i for i, payload in rows if json.loads(payload)["response_id"] == response_id]
+        return await JobStore(database).get(job_id)
+    finally:
+        await database.aclose()
 
 
 def usage_rows(database_url: str, calls: int) -> tuple[int, int, int]:
@@ -200,6 +214,30 @@ def test_background_crew_response(crews):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert found.status == "completed" and found.output_text == "Done in the background."
+    job = asyncio.run(crew_response_job(crews.settings, queued.id))
+    assert job.status == "succeeded" and job.result["status"] == "completed"
+
+
+def test_a_background_crew_response_is_cancelled(crews):
+    crews.fake.script(Hang(4))
+    client = crews.openai()
+    queued = client.responses.create(model="crew:brief", input="slow", background=True)
+    deadline = time.monotonic() + 10
+    while not crews.fake.requests:  # the crew's first model call is on its way
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    started = time.monotonic()
+    cancelled = client.responses.cancel(queued.id)
+    while (found := client.responses.retrieve(queued.id)).status != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert cancelled.status == "cancelled" and found.output == []
+    job = asyncio.run(crew_response_job(crews.settings, queued.id))
+    while job.status == "running" and time.monotonic() < deadline:  # the crew stops too
+        time.sleep(0.05)
+        job = asyncio.run(crew_response_job(crews.settings, queued.id))
+    assert job.status == "succeeded" and job.result["status"] == "cancelled"
+    assert time.monotonic() - started < 2.5  # not the 4 s the model would have taken
 
 
 def test_kickoff_as_a_job_with_review_revise_and_totals(crews, database_url):

@@ -99,12 +99,20 @@ def served_crews(
 
 
 def _jobs(
-    settings: Settings, database: Database, chat: KnowledgeChat | None, crew_runs: CrewRuns
+    settings: Settings,
+    database: Database,
+    chat: KnowledgeChat | None,
+    crew_runs: CrewRuns,
+    responses: ResponseStore,
 ) -> JobQueue:
+    from agentrig.server.crew_jobs import CrewServing, crew_response_handlers
+
     store = JobStore(database)
     if settings.jobs.backend == "redis":
         return RedisJobQueue(store, settings.jobs)
-    handlers = crew_runs.handlers() | ({} if chat is None else job_handlers(chat))
+    serving = CrewServing(responses, crew_runs.catalog, crew_runs)
+    handlers = crew_runs.handlers() | crew_response_handlers(serving)
+    handlers |= {} if chat is None else job_handlers(chat)
     return LocalJobQueue(store, handlers, settings.jobs)
 
 
@@ -123,7 +131,7 @@ async def open_state(settings: Settings) -> ServerState:
     chat = None if knowledge is None else KnowledgeChat.open(knowledge, agents)
     crews = served_crews(settings, router, knowledge)
     crew_runs = CrewRuns(crews, CrewRunStore(database))
-    jobs = crew_runs.queue = _jobs(settings, database, chat, crew_runs)
+    jobs = crew_runs.queue = _jobs(settings, database, chat, crew_runs, responses)
     await jobs.start()
     return ServerState(
         settings=settings,

@@ -7,8 +7,9 @@ an agent, its own tools run on the server, handoffs included; a crew runs as
 :mod:`agentrig.server.crew_responses` says. ``previous_response_id`` and
 ``conversation`` give the model what came before; ``store`` keeps the response;
 ``stream`` answers with Server-Sent Events; ``background`` answers at once with a queued
-response that a task completes (``POST /v1/responses/{id}/cancel`` stops it); the two
-together are a 400 (a background response is polled, not streamed).
+response that a task completes (a crew's: a job, :mod:`agentrig.server.crew_jobs`;
+``POST /v1/responses/{id}/cancel`` stops it); the two together are a 400 (a background
+response is polled, not streamed).
 """
 
 from __future__ import annotations
@@ -318,7 +319,12 @@ async def create_response(
             previous_response_id=body.previous_response_id,
             conversation_id=turn.conversation_id,
         )
-        state.background.start(turn.id, _in_background(state, turn))
+        if turn.crew_state is not None:  # a crew's may take long: a job, not a task
+            from agentrig.server.crew_jobs import CREW_RESPONSE, crew_response_job
+
+            await state.jobs.enqueue(CREW_RESPONSE, tenant, crew_response_job(turn))
+        else:
+            state.background.start(turn.id, _in_background(state, turn))
         return JSONResponse(queued)
     if body.stream:
         return _stream(state, turn)
