@@ -13,7 +13,6 @@ runs, checkpointed after every task, are the way for work too long to repeat.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +21,12 @@ from agentrig.crews.catalog import CrewCatalog
 from agentrig.jobs.crew_runs import CrewRuns
 from agentrig.jobs.runner import Handler, PermanentJobError
 from agentrig.server.background import RUNNING, BackgroundResponses
-from agentrig.server.errors import APIError
-from agentrig.server.responses import Turn, _execute, _fail, _save
+from agentrig.server.responses import Turn, _in_background
 from agentrig.server.wire import CreateResponseRequest
 from agentrig.store.jobs import Job
 from agentrig.store.responses import ResponseStore
 
 CREW_RESPONSE = "crew_response"
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,7 +70,7 @@ def crew_response_handlers(serving: CrewServing) -> dict[str, Handler]:
         )
         turn.crew_state = CrewState.from_json(payload["crew_state"])
         watcher = BackgroundResponses(serving.responses)
-        watcher.start(turn.id, _complete(serving, turn))
+        watcher.start(turn.id, _in_background(serving, turn, start_from=RUNNING))  # type: ignore[arg-type]
         task = watcher.tasks.get(turn.id)
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
@@ -81,26 +78,3 @@ def crew_response_handlers(serving: CrewServing) -> dict[str, Handler]:
         return {"response_id": turn.id, "status": turn.status}
 
     return {CREW_RESPONSE: complete}
-
-
-async def _complete(serving: Any, turn: Turn) -> None:
-    store = serving.responses
-    try:
-        turn.status = "in_progress"  # from queued, or in_progress again on a retry
-        if not await store.update_response(
-            turn.tenant, turn.id, turn.resource(), only_if_status=RUNNING
-        ):
-            return  # cancelled before it started
-        await _execute(serving, turn, None)
-    except asyncio.CancelledError:
-        turn.status = "cancelled"
-        await store.update_response(
-            turn.tenant, turn.id, turn.resource(), [], only_if_status=RUNNING
-        )
-        raise
-    except Exception as exc:
-        _fail(turn, exc)
-    try:
-        await _save(serving, turn, first=False)
-    except APIError as exc:  # stored, but its conversation was deleted meanwhile
-        log.warning("crew response %s not added to its conversation: %s", turn.id, exc)

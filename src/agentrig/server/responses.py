@@ -335,12 +335,16 @@ async def create_response(
     return JSONResponse(await _save(state, turn))
 
 
-async def _in_background(state: ServerState, turn: Turn) -> None:
+async def _in_background(
+    state: ServerState, turn: Turn, *, start_from: tuple[str, ...] = ("queued",)
+) -> None:
+    """Complete the stored background response of ``turn`` if its status is one of
+    ``start_from`` (a job retried after its worker died starts from ``in_progress``)."""
     store = state.responses
     try:
         turn.status = "in_progress"  # a cancel may land while this is written: inside the try
         if not await store.update_response(
-            turn.tenant, turn.id, turn.resource(), only_if_status=("queued",)
+            turn.tenant, turn.id, turn.resource(), only_if_status=start_from
         ):
             return  # cancelled (by another process) before it started
         await _execute(state, turn, None)
