@@ -206,6 +206,7 @@ def test_what_schemathesis_found_answers_4xx(served):
         # a NUL in an id, or an id longer than the store's columns (PostgreSQL refused them)
         ("GET", "/responses/resp_%00", None, 400),
         ("GET", f"/conversations/{conversation}/items?after=%00", None, 400),
+        ("GET", "/../api/v1/crews/runs?crew=a%00b", None, 400),
         ("POST", "/responses", {"model": "default", "previous_response_id": "resp_\x00"}, 400),
         ("POST", "/responses", {"model": "default", "input": [{**message, "id": "\x00"}]}, 400),
         (

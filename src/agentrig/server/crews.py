@@ -23,6 +23,7 @@ from agentrig.jobs.crew_runs import RunNotWaiting, run_resource
 from agentrig.server.auth import tenant_of
 from agentrig.server.errors import APIError, not_found
 from agentrig.server.openapi import PathId, errors
+from agentrig.server.wire import ID_PATTERN
 
 router = APIRouter(prefix="/api/v1/crews", tags=["crews"])
 
@@ -72,10 +73,10 @@ async def kickoff(
     return JSONResponse(run_resource(run), status_code=202)
 
 
-@router.get("/runs", responses=errors(401))
+@router.get("/runs", responses=errors(400, 401))
 async def list_runs(
     request: Request,
-    crew: str | None = Query(default=None, max_length=200),
+    crew: str | None = Query(default=None, max_length=200, pattern=ID_PATTERN),
     limit: int = Query(default=20, ge=1, le=100),
     tenant: str = Depends(tenant_of),
 ) -> dict[str, Any]:
