@@ -20,11 +20,14 @@ ALLOWED = {
     "rag": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag"},
     "testing": SHARED | {"llm", "store", "sessions", "tools", "agents", "testing"},
     "crews": SHARED | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews"},
+    "flows": SHARED
+    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews", "flows"},
     "jobs": SHARED
-    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews", "jobs"},
+    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews", "flows"}
+    | {"jobs"},
     "server": SHARED
-    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews", "jobs"}
-    | {"server"},
+    | {"llm", "store", "sessions", "tools", "agents", "knowledge", "rag", "crews", "flows"}
+    | {"jobs", "server"},
 }
 # The agent runtime's floors, lowest first: a module imports only from its own floor's type
 # hints or from floors below it, and its run-time imports form no circle.
@@ -172,13 +175,14 @@ def test_the_floor_checks_catch_circles_and_upward_imports():
 
 
 def crews_violations(module: str, source: str) -> list[str]:
-    """Crews reach the runtime only through ``agentrig.agents``; nothing below imports crews."""
+    """Crews and flows reach the runtime only through ``agentrig.agents``; nothing below
+    crews imports them."""
     layer = layer_of(module)
     found = []
     for name in imports(source):
-        if layer == "crews" and name.startswith("agentrig.agents."):
+        if layer in ("crews", "flows") and name.startswith("agentrig.agents."):
             found.append(f"{module} imports {name}: use agentrig.agents' public names")
-        below = layer not in ("crews", "jobs", "server", "shared") and layer in ALLOWED
+        below = layer not in ("crews", "flows", "jobs", "server", "shared") and layer in ALLOWED
         if below and (name == "agentrig.crews" or name.startswith("agentrig.crews.")):
             found.append(f"{module} ({layer}) imports {name}")
     return found

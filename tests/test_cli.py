@@ -87,7 +87,7 @@ def test_unknown_role_exits_with_the_known_ones(config):
 
 def test_db_upgrade_reports_the_revision():
     result = runner.invoke(app, ["db", "upgrade"])
-    assert result.exit_code == 0 and "revision 0005" in result.output
+    assert result.exit_code == 0 and "revision 0006" in result.output
 
 
 def test_parse_since():

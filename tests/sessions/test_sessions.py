@@ -42,7 +42,7 @@ from agentrig.sessions import (
     SQLAlchemySession,
     SQLiteSession,
 )
-from agentrig.sessions.sql import close_shared_databases, shared_database
+from agentrig.store.shared import close_shared_databases, shared_database
 from agentrig.store import Database
 from agentrig.store.models import SessionItemRow, SessionRow
 from tests.conftest import fresh_postgres_database
@@ -346,7 +346,7 @@ async def test_sqlite_defaults_to_sessions_db_in_the_data_directory(tmp_path):
         assert session.path.is_file()
         database = Database(f"sqlite:///{session.path}")
         try:
-            assert await database.current_revision() == "0005"
+            assert await database.current_revision() == "0006"
         finally:
             await database.aclose()
     finally:

@@ -15,9 +15,9 @@ async def test_opening_creates_the_data_directory_and_migrates(tmp_path):
     database = await Database.open(settings)
     try:
         assert (tmp_path / "fresh" / "dir" / "agentrig.db").exists()
-        assert await database.current_revision() == "0005"
+        assert await database.current_revision() == "0006"
         await database.upgrade()  # idempotent
-        assert await database.current_revision() == "0005"
+        assert await database.current_revision() == "0006"
     finally:
         await database.aclose()
 
@@ -28,7 +28,7 @@ async def test_postgres_migrates_once_even_when_opened_concurrently(postgres_url
     databases = [Database(postgres_url) for _ in range(4)]
     try:
         await asyncio.gather(*(database.upgrade() for database in databases))
-        assert {await database.current_revision() for database in databases} == {"0005"}
+        assert {await database.current_revision() for database in databases} == {"0006"}
     finally:
         for database in databases:
             await database.aclose()

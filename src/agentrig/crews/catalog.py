@@ -15,14 +15,17 @@ from agentrig.crews.crew import Crew
 from agentrig.crews.loader import find_crews
 from agentrig.errors import AgentrigError
 
+EXAMPLES = Path(__file__).parent / "examples"  # the ready-made crews and flows
+
 
 class UnknownCrew(AgentrigError, LookupError):
     """No crew of that name in the catalog's folder."""
 
 
 class CrewCatalog:
-    """The crews of ``folder`` by name; ``tools`` are user tools their YAML may name and
-    ``knowledge`` backs the ``knowledge_search`` tool."""
+    """The crews of ``folder`` by name (with ``examples``, also the ready-made ones, which
+    a crew of the folder with the same name replaces); ``tools`` are user tools their YAML
+    may name and ``knowledge`` backs the ``knowledge_search`` tool."""
 
     def __init__(
         self,
@@ -32,13 +35,17 @@ class CrewCatalog:
         knowledge: Any = None,
         tools: Any = (),
         output_types: Any = (),
+        examples: bool = False,
     ) -> None:
         self.folder = Path(folder)
         self.router = router
         self.knowledge = knowledge
         self.tools = tools
         self.output_types = output_types
-        self.paths: dict[str, Path] = find_crews(self.folder)
+        self.paths: dict[str, Path] = {
+            **(find_crews(EXAMPLES) if examples else {}),
+            **find_crews(self.folder),
+        }
         self._built: dict[tuple[str, str], Crew] = {}
 
     def __contains__(self, name: object) -> bool:

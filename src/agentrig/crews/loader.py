@@ -115,7 +115,7 @@ def _walk(node: yaml.Node, at: tuple[Any, ...], lines: Lines) -> None:
             _walk(value, (*at, index), lines)
 
 
-def _fail(path: Path, lines: Lines, at: Sequence[Any], message: str) -> ConfigError:
+def yaml_error(path: Path, lines: Lines, at: Sequence[Any], message: str) -> ConfigError:
     at = tuple(at)
     while at and at not in lines:
         at = at[:-1]
@@ -123,18 +123,20 @@ def _fail(path: Path, lines: Lines, at: Sequence[Any], message: str) -> ConfigEr
     return ConfigError(f"{path}:{lines.get(at, 1)}: {key}: {message}")
 
 
-def _parse(model: type[BaseModel], data: Any, path: Path, lines: Lines, at: tuple[Any, ...]) -> Any:
+def parse_spec(
+    model: type[BaseModel], data: Any, path: Path, lines: Lines, at: tuple[Any, ...]
+) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise _fail(path, lines, (*at, *error["loc"]), error["msg"]) from None
+        raise yaml_error(path, lines, (*at, *error["loc"]), error["msg"]) from None
 
 
 def _entries(path: Path, what: str) -> tuple[dict[str, Any], Lines]:
     data, lines = read_yaml(path)
     if not isinstance(data, dict) or not data:
-        raise _fail(path, lines, (), f"expected a mapping of {what} names to their fields")
+        raise yaml_error(path, lines, (), f"expected a mapping of {what} names to their fields")
     return data, lines
 
 
@@ -164,7 +166,7 @@ def crew_arguments(
     spec, lines = CrewSpec(), {}
     if crew_file.exists() or not path.is_dir():
         data, lines = read_yaml(crew_file)
-        spec = _parse(CrewSpec, data or {}, crew_file, lines, ())
+        spec = parse_spec(CrewSpec, data or {}, crew_file, lines, ())
     known = dict(BUILTIN_TOOLS)
     known.update(tools if isinstance(tools, Mapping) else {t.name: t for t in tools})
     servers: dict[str, Any] = {}
@@ -172,7 +174,7 @@ def crew_arguments(
         try:
             servers = mcp_servers(spec.mcp_servers)  # imports the mcp extra only when needed
         except ImportError as exc:
-            raise _fail(crew_file, lines, ("mcp_servers",), str(exc)) from None
+            raise yaml_error(crew_file, lines, ("mcp_servers",), str(exc)) from None
     registry = ToolRegistry(known, knowledge=knowledge, tenant=tenant, servers=servers)
     types = (
         dict(output_types)
@@ -184,7 +186,7 @@ def crew_arguments(
     tasks = _tasks(_locate(base, spec.tasks), agents, registry, types, guardrails or {})
     manager = None
     if spec.manager is not None:
-        manager = _agent("manager", spec.manager, registry, crew_file, lines, ("manager",))
+        manager = build_agent("manager", spec.manager, registry, crew_file, lines, ("manager",))
     name = spec.name or (path.name if path.is_dir() else base.name)
     return dict(
         name=name,
@@ -227,12 +229,12 @@ def _agents(path: Path, registry: ToolRegistry) -> dict[str, Agent]:
     data, lines = _entries(path, "agent")
     agents = {}
     for name, fields in data.items():
-        spec = _parse(AgentSpec, fields or {}, path, lines, (name,))
-        agents[name] = _agent(name, spec, registry, path, lines, (name,))
+        spec = parse_spec(AgentSpec, fields or {}, path, lines, (name,))
+        agents[name] = build_agent(name, spec, registry, path, lines, (name,))
     return agents
 
 
-def _agent(
+def build_agent(
     name: str, spec: AgentSpec, registry: ToolRegistry, path: Path, lines: Lines, at: tuple
 ) -> Agent:
     tools: list[Tool] = []
@@ -241,7 +243,7 @@ def _agent(
         try:
             found = registry.resolve(tool)
         except ValueError as exc:
-            raise _fail(path, lines, (*at, "tools", index), str(exc)) from None
+            raise yaml_error(path, lines, (*at, "tools", index), str(exc)) from None
         (servers if tool.startswith(MCP_PREFIX) else tools).append(found)
     try:
         return Agent(
@@ -257,7 +259,7 @@ def _agent(
             allow_delegation=spec.allow_delegation,
         )
     except ValueError as exc:
-        raise _fail(path, lines, at, str(exc)) from None
+        raise yaml_error(path, lines, at, str(exc)) from None
 
 
 def _tasks(
@@ -270,10 +272,10 @@ def _tasks(
     data, lines = _entries(path, "task")
     tasks = []
     for name, fields in data.items():
-        spec = _parse(TaskSpec, fields or {}, path, lines, (name,))
+        spec = parse_spec(TaskSpec, fields or {}, path, lines, (name,))
         at = (name,)
         if spec.agent is not None and spec.agent not in agents:
-            raise _fail(
+            raise yaml_error(
                 path,
                 lines,
                 (*at, "agent"),
@@ -281,7 +283,7 @@ def _tasks(
             )
         for index, ref in enumerate(spec.context or []):
             if ref not in data:
-                raise _fail(
+                raise yaml_error(
                     path,
                     lines,
                     (*at, "context", index),
@@ -294,7 +296,7 @@ def _tasks(
                 for i, tool in enumerate(spec.tools)
             ]
         if spec.output_type is not None and spec.output_type not in types:
-            raise _fail(
+            raise yaml_error(
                 path,
                 lines,
                 (*at, "output_type"),
@@ -320,7 +322,7 @@ def _tasks(
                 )
             )
         except ValueError as exc:
-            raise _fail(path, lines, at, str(exc)) from None
+            raise yaml_error(path, lines, at, str(exc)) from None
     return tasks
 
 
@@ -328,7 +330,7 @@ def _task_tool(registry: ToolRegistry, name: str, path: Path, lines: Lines, at: 
     try:
         return registry.tool(name)
     except ValueError as exc:
-        raise _fail(path, lines, at, str(exc)) from None
+        raise yaml_error(path, lines, at, str(exc)) from None
 
 
 def _guardrail(
@@ -342,7 +344,7 @@ def _guardrail(
     words = name.replace(" ", "")
     if words.startswith("max_words(") and words.endswith(")") and words[10:-1].isdigit():
         return max_words(int(words[10:-1]))
-    raise _fail(
+    raise yaml_error(
         path,
         lines,
         (*at, "guardrail"),

@@ -34,7 +34,7 @@ class CrewStream(RunResultStreaming):
             except BaseException as exc:
                 stream.fail(exc)
                 raise
-            stream.push(CrewFinished(result))  # type: ignore[arg-type]
+            stream.push(cls.final_event(result))
 
         stream.task = asyncio.create_task(go())
         stream.task.add_done_callback(_retrieve)

@@ -11,7 +11,6 @@ and two pops never return the same item, on PostgreSQL as on SQLite.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,53 +19,16 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from agentrig.config import async_database_url, load_settings
+from agentrig.config import load_settings
 from agentrig.errors import ConfigError
 from agentrig.items import Item
 from agentrig.sessions.base import SessionMeta
 from agentrig.sessions.memory import dump_item, dump_meta, load_item, load_meta
 from agentrig.store import Database
 from agentrig.store.models import SessionItemRow, SessionRow
+from agentrig.store.shared import shared_database
 
 _ROWS_PER_INSERT = 1000  # well under the bind-parameter limits of SQLite and asyncpg
-
-# One migrated Database per URL, opened in the event loop that uses it (async connections
-# belong to one loop; a new loop, as in each test, opens its own).
-_shared: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[Database]]] = {}
-
-
-async def shared_database(url: str) -> Database:
-    """The process's :class:`Database` for ``url``, created and migrated on first use."""
-    key = async_database_url(url)
-    loop = asyncio.get_running_loop()
-    entry = _shared.get(key)
-    if entry is None or entry[0] is not loop or _failed(entry[1]):
-        entry = _shared[key] = (loop, loop.create_task(_open_database(key)))
-    return await asyncio.shield(entry[1])
-
-
-async def close_shared_databases() -> None:
-    """Dispose the engines :func:`shared_database` opened in this event loop."""
-    loop = asyncio.get_running_loop()
-    for key, (owner, task) in list(_shared.items()):
-        if owner is loop:
-            del _shared[key]
-            with contextlib.suppress(Exception):
-                await (await task).aclose()
-
-
-def _failed(task: asyncio.Task[Database]) -> bool:
-    return task.done() and (task.cancelled() or task.exception() is not None)
-
-
-async def _open_database(url: str) -> Database:
-    database = Database(url)
-    try:
-        await database.upgrade()
-    except BaseException:
-        await database.aclose()
-        raise
-    return database
 
 
 def _now() -> datetime:

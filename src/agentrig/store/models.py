@@ -260,3 +260,32 @@ class CrewRunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_crew_runs_tenant_created_at", "tenant", "created_at"),)
+
+
+class FlowRunRow(Base):
+    """A flow run: its ``FlowRun`` record (JSON: the state to run next, the variables, the
+    history, a paused step), written at every step boundary, with its status, current
+    state and totals as columns to list and filter on."""
+
+    __tablename__ = "flow_runs"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), nullable=False)
+    flow: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    current_state: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    job_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    steps: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_flow_runs_tenant_created_at", "tenant", "created_at"),
+        Index("ix_flow_runs_tenant_status", "tenant", "status"),
+    )
