@@ -93,14 +93,9 @@ async def _step(flow: Flow, run: FlowRun, emit: Emit) -> None:
     )
     started = paused.started_at if paused is not None else now()
     outcome = await _run(flow, state, context, lambda event: emit(StepEvent(name, event)), paused)
-    if paused is not None:  # what the step cost before it paused
-        outcome.usage, outcome.cost_micros = (
-            paused.usage + outcome.usage,
-            paused.cost_micros + outcome.cost_micros,
-        )
     if outcome.status == "paused":
         assert outcome.paused is not None
-        outcome.paused.started_at = started
+        outcome.paused.started_at = started  # a crew's or agent's totals include the pause's
         outcome.paused.usage, outcome.paused.cost_micros = outcome.usage, outcome.cost_micros
         run.paused, run.interruptions, run.status = outcome.paused, outcome.interruptions, "paused"
         return

@@ -56,11 +56,13 @@ class StepRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["usage"] = self.usage.model_dump()
+        data["cost_usd"] = self.cost
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
-        return cls(**{**data, "usage": Usage(**data.get("usage", {}))})
+        fields = {key: value for key, value in data.items() if key != "cost_usd"}
+        return cls(**{**fields, "usage": Usage(**data.get("usage", {}))})
 
 
 @dataclass
