@@ -62,6 +62,7 @@ async def drive(flow: Flow, run: FlowRun, emit: Emit, recorder: Recorder) -> Flo
     resumed = bool(run.history) or run.paused is not None
     assert run.current is not None
     run.status, run.error, run.reason = "running", None, None
+    await recorder.save(run)  # a new run is stored; a resumed one is running again
     emit(FlowStarted(flow.name, run.run_id, run.current, resumed))
     while run.status == "running":
         await _step(flow, run, emit)

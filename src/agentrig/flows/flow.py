@@ -221,7 +221,6 @@ class Flow:
         """Run the flow on ``inputs`` (its variables' values) to its end or a pause."""
         run = self.new_run(inputs, tenant=tenant, run_id=run_id)
         recorder = await self._recorder(store)
-        await recorder.save(run)
         return await drive(self, run, _ignore, recorder)
 
     def run_streamed(
@@ -237,7 +236,6 @@ class Flow:
 
         async def go(emit: Callable[[Any], None]) -> FlowResult:
             recorder = await self._recorder(store)
-            await recorder.save(run)
             return await drive(self, run, emit, recorder)
 
         return FlowStream.start(go)
@@ -248,7 +246,6 @@ class Flow:
         state runs again). Finished steps are not run again."""
         recorder = await self._recorder(store)
         record = await self._resumable(run, recorder)
-        await recorder.save(record)
         return await drive(self, record, _ignore, recorder)
 
     def resume_streamed(
@@ -257,7 +254,6 @@ class Flow:
         async def go(emit: Callable[[Any], None]) -> FlowResult:
             recorder = await self._recorder(store)
             record = await self._resumable(run, recorder)
-            await recorder.save(record)
             return await drive(self, record, emit, recorder)
 
         return FlowStream.start(go)
