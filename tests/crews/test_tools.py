@@ -135,9 +135,6 @@ async def test_the_knowledge_search_sees_only_its_tenants_documents(tmp_path, ma
 @pytest.mark.parametrize(
     ("tools", "message"),
     [
-        (["calculator", "knowledge_search(manuals)"],
-         r"agents.yaml:8: support.tools.1: knowledge_search\(manuals\) searches a knowledge "
-         r"base: pass knowledge= .* and tenant= to Crew.from_yaml"),
         (["knowledge_search(Manuals)"],
          r"agents.yaml:7: support.tools.0: invalid knowledge base name 'Manuals'"),
         (["knowledge_search()"], r"agents.yaml:7: support.tools.0: unknown tool"),
@@ -147,6 +144,21 @@ def test_knowledge_search_errors_name_the_line(tmp_path, knowledge, tools, messa
     given = knowledge if "Manuals" in tools[0] else None
     with pytest.raises(ConfigError, match=message):
         Crew.from_yaml(crew_folder(tmp_path, tools), knowledge=given)
+
+
+async def test_without_knowledge_the_crew_loads_and_the_search_has_nothing_to_search(tmp_path):
+    folder = crew_folder(tmp_path, ["calculator", "knowledge_search(manuals)"])
+    router, model = scripted(tool_call("knowledge_search_manuals", query="charging"), text("?"))
+    crew = Crew.from_yaml(folder, router=router)  # listed and shown with no knowledge service
+    result = await crew.kickoff({"question": "How long does charging take?"})
+    assert result.status == "completed"
+    tools = model.requests[0].tools
+    assert [spec.name for spec in tools] == ["calculator", "knowledge_search_manuals"]
+    assert "'manuals'" in tools[1].description
+    assert tool_outputs(model.requests[1]) == [
+        "No knowledge base is connected, so 'manuals' has no documents to search: answer "
+        "from what you know."
+    ]
 
 
 async def test_an_agent_calls_an_mcp_server_the_crew_connects_for_the_kickoff(tmp_path):

@@ -165,3 +165,11 @@ def test_a_missing_or_broken_file_is_a_clear_error(tmp_path):
     unknown = write(tmp_path, {"g/flow.yaml": "states: {a: {final: true}}\nstatez: 1\n"})
     with pytest.raises(ConfigError, match=r"flow.yaml:2: statez: Extra inputs are not permitted"):
         load_flow(unknown / "g")
+
+
+async def test_crews_beside_the_flow_are_built_with_the_flows_router(tmp_path):
+    folder = write(tmp_path / "crews", {**CREW, "content/flow.yaml": FLOW})
+    flow = load_flow(folder / "content", router=router(), persist=False)
+    result = await flow.run({"topic": "bees"})
+    assert result.status == "completed", result.error
+    assert result.history[0].output == "draft one"  # the writer's scripted model, routed

@@ -1,7 +1,8 @@
 """The tools a crew's YAML names, and the MCP servers its runs hold open.
 
 Besides the registered tools, an agent may list ``knowledge_search`` (the tenant's default
-knowledge base) or ``knowledge_search(kb)``, built on a :class:`Knowledge` for one tenant,
+knowledge base) or ``knowledge_search(kb)``, built on a :class:`Knowledge` for one tenant
+(without one, a stand-in that says there is nothing to search, so the crew still loads),
 and ``mcp:<name>``, a server the crew file declares under ``mcp_servers``. A crew connects
 the servers its agents use for each run: :class:`SharedConnections` lets concurrent runs
 share one connection, the first connecting and the last closing.
@@ -52,6 +53,29 @@ def knowledge_search_tool(knowledge: Knowledge, tenant: str, kb: str | None = No
             raise ToolInputError("query: empty; say what to search for")
         hits = await knowledge.retriever.search(query, tenant=tenant, kb=base)
         return hits_text(hits, query, base)
+
+    return FunctionTool(knowledge_search, name=name, description=_DESCRIPTION.format(kb=base))
+
+
+def no_knowledge_tool(kb: str | None = None) -> Tool:
+    """The knowledge search of a crew built without a :class:`Knowledge` (``knowledge=``):
+    named like the real one; it tells the model there is nothing to search."""
+    from agentrig.knowledge.vectors import collection_name
+
+    name = KNOWLEDGE_SEARCH if kb is None else f"{KNOWLEDGE_SEARCH}_{kb}"
+    base = kb or "default"
+    collection_name(base)  # the same invalid names fail as with a knowledge base
+
+    async def knowledge_search(query: str) -> str:
+        """Search the knowledge base.
+
+        Args:
+            query: What to look for, in a few words.
+        """
+        return (
+            f"No knowledge base is connected, so {base!r} has no documents to search: "
+            "answer from what you know."
+        )
 
     return FunctionTool(knowledge_search, name=name, description=_DESCRIPTION.format(kb=base))
 
@@ -163,13 +187,11 @@ class ToolRegistry:
                 f"unknown tool {name!r}; known: {self.names()} (register yours with "
                 "from_yaml(tools=...))"
             )
-        if self.knowledge is None:
-            raise ValueError(
-                f"{name} searches a knowledge base: pass knowledge= (an agentrig.knowledge."
-                "service.Knowledge) and tenant= to Crew.from_yaml"
-            )
         kb = match.group(1) if match else None
-        found = self.tools[name] = knowledge_search_tool(self.knowledge, self.tenant, kb)
+        if self.knowledge is None:  # listed, shown, or run without a knowledge base
+            found = self.tools[name] = no_knowledge_tool(kb)
+        else:
+            found = self.tools[name] = knowledge_search_tool(self.knowledge, self.tenant, kb)
         return found
 
     def server(self, name: str) -> Any:

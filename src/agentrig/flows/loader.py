@@ -123,7 +123,15 @@ def load_flow(
     data, lines = read_yaml(file)
     spec: FlowSpec = parse_spec(FlowSpec, data or {}, file, lines, ())
     name = spec.name or file.parent.name
-    find_crew = _crew_finder(crews, file.parent.parent)
+    find_crew = _crew_finder(
+        crews,
+        file.parent.parent,
+        router=options.get("router"),
+        tools=tools or {},
+        output_types=output_types or {},
+        knowledge=knowledge,
+        tenant=tenant,
+    )
     registry = ToolRegistry({**BUILTIN_TOOLS, **(tools or {})}, knowledge=knowledge, tenant=tenant)
     resolve = _Resolver(file, lines, functions or {}, output_types or {})
     agents = {}
@@ -232,8 +240,10 @@ class _Resolver:
 
 
 def _crew_finder(
-    crews: Mapping[str, Crew] | Callable[[str], Crew] | None, folder: Path
+    crews: Mapping[str, Crew] | Callable[[str], Crew] | None, folder: Path, **registries: Any
 ) -> Callable[[str], Crew]:
+    """How the states' crew names are found: ``crews`` (a mapping or a function), else the
+    crews of the folder beside the flow's, built with the flow's router and registries."""
     if callable(crews):
         return crews
     if crews is not None:
@@ -251,7 +261,7 @@ def _crew_finder(
         found = find_crews(folder)
         if name not in found:
             raise ConfigError(f"no crew {name!r} in {folder}: found {sorted(found) or 'none'}")
-        return Crew.from_yaml(found[name])
+        return Crew.from_yaml(found[name], **registries)
 
     return beside
 
