@@ -61,6 +61,31 @@ def test_crew_list_shows_each_crew_and_its_inputs(config):
     ]  # fmt: skip
 
 
+def test_ready_made_crews_are_listed_and_run_unless_a_folder_crew_replaces_them(
+    config, fake_server, tmp_path, monkeypatch
+):
+    examples = tmp_path / "examples"
+    for name, description in [("review", "An example's."), ("helper", "Helps.")]:
+        (examples / name).mkdir(parents=True)
+        (examples / name / "agents.yaml").write_text(AGENTS)
+        (examples / name / "tasks.yaml").write_text(TASKS.split("write:")[0])
+        (examples / name / "crew.yaml").write_text(f"description: {description}\n")
+    monkeypatch.setattr("agentrig.crews.catalog.EXAMPLES", examples)
+    result = crew("list", config=config)
+    assert result.exit_code == 0, result.output
+    names = [line.split("│")[1].strip() for line in result.output.splitlines() if "│" in line]
+    assert names == ["helper", "review"]
+    assert (
+        "Research, then a reviewed post." in result.output and "An example's" not in result.output
+    )
+    assert f"ready-made: helper (in {examples}" in result.output
+
+    fake_server.script(Reply(text="bee facts"))
+    result = crew("run", "helper", "-i", "topic=bees", config=config)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "bee facts"
+
+
 def test_run_pauses_for_review_then_resume_revises_and_approves(config, fake_server, tmp_path):
     fake_server.script(Reply(text="bee facts"), Reply(text="draft one"))
     state = tmp_path / "state.json"
@@ -92,6 +117,7 @@ def test_bad_input_is_named(config, tmp_path):
     assert result.exit_code == 1 and "needs the input 'topic'" in result.output
     result = crew("run", "nope", config=config)
     assert result.exit_code == 1 and "no crew 'nope'" in result.output
+    assert "or the ready-made ones" in result.output
     result = crew("run", "review", "-i", "topic", config=config)
     assert result.exit_code == 1 and "expected key=value" in result.output
     (tmp_path / "s.json").write_text("{}")

@@ -372,7 +372,9 @@ def keys_create(
     _run(main, config)
 
 
-from agentrig import cli_crews, cli_knowledge  # noqa: E402,F401  (their commands join the app)
+if __name__ == "__main__":  # pragma: no cover  (python -m: run the app the commands join)
+    from agentrig.cli import app as main
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()
+else:
+    from agentrig import cli_crews, cli_flows, cli_knowledge  # noqa: F401  (commands join the app)

@@ -1,5 +1,5 @@
-"""``agentrig crew``: list the crews of the crews folder, run one with live progress, and
-resume a paused one after a review."""
+"""``agentrig crew``: list the crews of the crews folder and the ready-made ones, run one
+with live progress, and resume a paused one after a review."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from rich.table import Table
 from agentrig.cli import ConfigOption, _run, app, console, errors, open_router
 from agentrig.config import Settings
 from agentrig.crews import Crew, CrewResult, CrewState, CrewStream
-from agentrig.crews.loader import find_crews
+from agentrig.crews import catalog as crew_catalog
+from agentrig.crews.catalog import CrewCatalog
 from agentrig.crews.progress import describe
 from agentrig.errors import ConfigError
 
@@ -31,11 +32,18 @@ def _folder(settings: Settings, given: Path | None) -> Path:
     return given or settings.server.crews_dir
 
 
+def _crews(settings: Settings, given: Path | None) -> dict[str, Path]:
+    """The crews of the folder and the ready-made ones (a crew of the folder wins)."""
+    return CrewCatalog(_folder(settings, given), examples=True).paths
+
+
 def _load(settings: Settings, given: Path | None, name: str, router: Any) -> Crew:
-    folder = _folder(settings, given)
-    crews = find_crews(folder)
+    crews = _crews(settings, given)
     if name not in crews:
-        raise ConfigError(f"no crew {name!r} in {folder}: found {sorted(crews) or 'none'}")
+        raise ConfigError(
+            f"no crew {name!r} in {_folder(settings, given)} or the ready-made ones: "
+            f"found {sorted(crews) or 'none'}"
+        )
     return Crew.from_yaml(crews[name], router=router)
 
 
@@ -51,16 +59,16 @@ def _inputs(pairs: list[str]) -> dict[str, str]:
 
 @crew_app.command("list")
 def list_crews(crews: CrewsOption = None, config: ConfigOption = None) -> None:
-    """List the crews of the crews folder: process, tasks, agents and the inputs they need."""
+    """List the crews of the crews folder and the ready-made ones: process, tasks, agents
+    and the inputs they need."""
 
     async def main(settings: Settings) -> None:
-        folder = _folder(settings, crews)
-        found = find_crews(folder)
+        found = _crews(settings, crews)
         if not found:
-            console.print(f"no crews in {escape(str(folder))}")
+            console.print(f"no crews in {escape(str(_folder(settings, crews)))}")
             return
         table = Table("crew", "process", "tasks", "agents", "inputs", "description")
-        for name, path in found.items():
+        for name, path in sorted(found.items()):
             crew = Crew.from_yaml(path)
             table.add_row(
                 escape(name),
@@ -71,6 +79,14 @@ def list_crews(crews: CrewsOption = None, config: ConfigOption = None) -> None:
                 escape(crew.description),
             )
         console.print(table)
+        examples = crew_catalog.EXAMPLES  # looked up here, so tests may move it
+        ready = sorted(name for name, path in found.items() if path.is_relative_to(examples))
+        if ready:
+            console.print(
+                f"ready-made: {escape(', '.join(ready))} (in {escape(str(examples))}; "
+                "a crew of the same name in the crews folder replaces one)",
+                highlight=False,
+            )
 
     _run(main, config)
 

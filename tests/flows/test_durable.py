@@ -80,7 +80,7 @@ async def test_a_human_step_pauses_the_run_until_someone_replies(database):
     with pytest.raises(NotResumable, match=r"still waits for decisions on \['escalation'\]"):
         await flow.resume(paused.run_id, store=store)
     run = await flow.get_run(paused.run_id, store=store)
-    with pytest.raises(AgentrigError, match="answer it with reply"):
+    with pytest.raises(AgentrigError, match="answer it with a reply"):
         run.approve()
     with pytest.raises(AgentrigError, match="nothing named 'triage' waits"):
         run.reply("x", target="triage")

@@ -42,9 +42,9 @@ from agentrig.sessions import (
     SQLAlchemySession,
     SQLiteSession,
 )
-from agentrig.store.shared import close_shared_databases, shared_database
 from agentrig.store import Database
 from agentrig.store.models import SessionItemRow, SessionRow
+from agentrig.store.shared import close_shared_databases, shared_database
 from tests.conftest import fresh_postgres_database
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -155,11 +155,7 @@ class FlowRun:
         """Accept the answer under review, or let the pending tool call(s) run; ``target``
         (a task, a call id) may be left out when a single decision is waiting."""
         waiting = self._waiting(target)
-        for interruption in waiting:
-            if interruption.kind == "human":
-                raise AgentrigError(
-                    f"state {interruption.state!r} asks a person: answer it with reply(text)"
-                )
+        _no_human(waiting)
         self._decide(waiting, {"approved": True})
 
     def revise(self, target: str | None, feedback: str) -> None:
@@ -167,11 +163,7 @@ class FlowRun:
         if not feedback.strip():
             raise ValueError("revise needs feedback saying what to change")
         waiting = self._waiting(target)
-        for interruption in waiting:
-            if interruption.kind == "human":
-                raise AgentrigError(
-                    f"state {interruption.state!r} asks a person: answer it with reply(text)"
-                )
+        _no_human(waiting)
         self._decide(waiting, {"approved": False, "feedback": feedback})
 
     def reply(self, text: str, target: str | None = None) -> None:
@@ -275,6 +267,15 @@ class FlowRun:
             return cls.from_json(json.loads(text))
         except json.JSONDecodeError as exc:
             raise StateVersionError(f"not an agentrig flow run: invalid JSON ({exc})") from None
+
+
+def _no_human(waiting: list[FlowInterruption]) -> None:
+    for interruption in waiting:
+        if interruption.kind == "human":
+            raise AgentrigError(
+                f"state {interruption.state!r} asks a person: answer it with a reply "
+                "(FlowRun.reply, agentrig flow resume --reply, or POST .../reply)"
+            )
 
 
 @dataclass
