@@ -228,16 +228,14 @@ def worker(
     config: ConfigOption = None,
 ) -> None:
     """Run background jobs from Redis (`[jobs] backend = "redis"`): document indexing,
-    asynchronous chat (with the agents of `server.agents_file`), crew runs and background
-    crew responses (the crews of `server.crews_dir`)."""
+    asynchronous chat (with the agents of `server.agents_file`), crew and flow runs and
+    background crew and flow responses (the crews of `server.crews_dir`, the flows beside
+    them)."""
     from agentrig.errors import ConfigError
-    from agentrig.jobs.crew_runs import CrewRuns
     from agentrig.jobs.handlers import job_handlers
     from agentrig.jobs.redis import run_worker
     from agentrig.rag.chat import KnowledgeChat
-    from agentrig.server.app import served_agents, served_crews
-    from agentrig.server.crew_jobs import CrewServing, crew_response_handlers
-    from agentrig.store.crew_runs import CrewRunStore
+    from agentrig.server.app import served_agents, served_runs
     from agentrig.store.jobs import JobStore
     from agentrig.store.responses import ResponseStore
 
@@ -261,9 +259,8 @@ def worker(
                 await database.aclose()
 
             chat = KnowledgeChat.open(knowledge, served_agents(settings))
-            crews = CrewRuns(served_crews(settings, router, knowledge), CrewRunStore(database))
-            serving = CrewServing(responses, crews.catalog, crews)
-            return job_handlers(chat) | crews.handlers() | crew_response_handlers(serving), close
+            serving = served_runs(settings, database, router, knowledge, responses)
+            return job_handlers(chat) | serving.handlers(), close
 
         console.print(f"agentrig worker on {settings.jobs.redis_url}")
         await run_worker(JobStore(database), settings.jobs, make_handlers, burst=burst)

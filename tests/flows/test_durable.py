@@ -253,3 +253,17 @@ async def test_a_run_killed_in_the_middle_of_a_state_resumes_in_a_new_process(ur
     assert result["usage"] == reference["usage"] and result["usage"]["requests"] == 3
     assert result["cost_usd"] == reference["cost_usd"] > 0
     assert sum(s["cost_usd"] for s in result["history"]) == pytest.approx(result["cost_usd"])
+
+
+async def test_an_error_with_a_nul_is_stored_on_every_database(database):
+    def broken(ctx):
+        raise ValueError("bad \x00 byte")
+
+    store = FlowRunStore(database)
+    flow = Flow("nul")
+    flow.state("end", run=broken, initial=True, final=True)
+    result = await flow.run(store=store)
+    assert result.status == "failed" and result.error == "state 'end': bad \x00 byte"
+    stored = await store.get(result.run_id)
+    assert stored.error == "state 'end': bad \\x00 byte"  # the column cannot hold a NUL
+    assert FlowRun.from_json(stored.data).error == result.error  # the record keeps it

@@ -173,3 +173,11 @@ async def test_crews_beside_the_flow_are_built_with_the_flows_router(tmp_path):
     result = await flow.run({"topic": "bees"})
     assert result.status == "completed", result.error
     assert result.history[0].output == "draft one"  # the writer's scripted model, routed
+
+
+def test_a_crew_the_catalog_does_not_have_is_an_error_in_the_file(tmp_path):
+    flow = FLOW.replace("{crew: writing, initial: true}", "{crew: writting, initial: true}")
+    folder = write(tmp_path / "crews", {**CREW, "content/flow.yaml": flow})
+    catalog = FlowCatalog(_crews(folder, router()))
+    with pytest.raises(ConfigError, match=r"flow.yaml:\d+: states.writing.crew: no crew named"):
+        catalog.get("content")

@@ -80,10 +80,10 @@ def prompts(fake) -> list[str]:
     ]
 
 
-def wait_for(url: str, done, timeout: float = 30.0) -> dict:
+def wait_for(url: str, done, timeout: float = 30.0, headers=None) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        body = httpx.get(url).json()
+        body = httpx.get(url, headers=headers).json()
         if done(body) or time.monotonic() > deadline:
             return body
         time.sleep(0.05)

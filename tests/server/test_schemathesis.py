@@ -138,6 +138,16 @@ CREW_ROUTES = {
     ("POST", "/api/v1/crews/runs/{run_id}/approve"),
     ("POST", "/api/v1/crews/runs/{run_id}/revise"),
 }
+FLOW_ROUTES = {
+    ("GET", "/api/v1/flows"),
+    ("GET", "/api/v1/flows/{name}"),
+    ("POST", "/api/v1/flows/{name}/runs"),
+    ("GET", "/api/v1/flows/runs"),
+    ("GET", "/api/v1/flows/runs/{run_id}"),
+    ("POST", "/api/v1/flows/runs/{run_id}/approve"),
+    ("POST", "/api/v1/flows/runs/{run_id}/revise"),
+    ("POST", "/api/v1/flows/runs/{run_id}/reply"),
+}
 
 
 def test_openapi_lists_every_route_of_the_issue(tmp_path, fake_server):
@@ -146,7 +156,7 @@ def test_openapi_lists_every_route_of_the_issue(tmp_path, fake_server):
         document = httpx.get(f"{live.url}/openapi.json").json()
     paths = document["paths"]
     listed = {(method.upper(), path) for path, item in paths.items() for method in item}
-    assert listed == ISSUE_ROUTES | KNOWLEDGE_ROUTES | CREW_ROUTES
+    assert listed == ISSUE_ROUTES | KNOWLEDGE_ROUTES | CREW_ROUTES | FLOW_ROUTES
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas  # errors are 400s in OpenAI's envelope
     assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
@@ -207,6 +217,8 @@ def test_what_schemathesis_found_answers_4xx(served):
         ("GET", "/responses/resp_%00", None, 400),
         ("GET", f"/conversations/{conversation}/items?after=%00", None, 400),
         ("GET", "/../api/v1/crews/runs?crew=a%00b", None, 400),
+        ("GET", "/../api/v1/flows/runs?flow=a%00b", None, 400),
+        ("GET", "/../api/v1/flows/runs?status=a%00b", None, 400),
         ("POST", "/responses", {"model": "default", "previous_response_id": "resp_\x00"}, 400),
         ("POST", "/responses", {"model": "default", "input": [{**message, "id": "\x00"}]}, 400),
         (

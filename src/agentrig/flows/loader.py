@@ -44,7 +44,7 @@ from agentrig.crews.loader import (
     yaml_error,
 )
 from agentrig.crews.tools import ToolRegistry
-from agentrig.errors import ConfigError
+from agentrig.errors import AgentrigError, ConfigError
 from agentrig.flows.conditions import (
     Always,
     And,
@@ -281,7 +281,7 @@ def _step(
     if state.crew:
         try:
             return find_crew(state.crew)
-        except ConfigError as exc:
+        except AgentrigError as exc:  # a ConfigError, or the catalog's UnknownCrew
             raise yaml_error(file, lines, (*at, "crew"), str(exc)) from None
     if state.agent:
         if state.agent not in agents:

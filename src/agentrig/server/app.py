@@ -4,7 +4,8 @@
 (migrated), the response, conversation and API-key stores, a model router whose usage
 rows go to the database, the agents of ``server.agents_file`` (served as model
 ``agent:<name>``), the crews of ``server.crews_dir`` (model ``crew:<name>`` and
-``/api/v1/crews``), and in gateway mode an HTTP client for the upstream server.
+``/api/v1/crews``) and the flows beside them (model ``flow:<name>`` and
+``/api/v1/flows``), and in gateway mode an HTTP client for the upstream server.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI
@@ -23,7 +24,9 @@ from fastapi import FastAPI
 from agentrig.agents import Agent, AgentRunner
 from agentrig.config import ProviderConfig, Settings
 from agentrig.crews.catalog import CrewCatalog
+from agentrig.flows.catalog import FlowCatalog
 from agentrig.jobs.crew_runs import CrewRuns
+from agentrig.jobs.flow_runs import FlowRuns
 from agentrig.jobs.handlers import job_handlers
 from agentrig.jobs.queue import JobQueue, LocalJobQueue
 from agentrig.jobs.redis import RedisJobQueue
@@ -35,8 +38,12 @@ from agentrig.server.errors import install_error_handlers
 from agentrig.store import Database, SQLUsageLedger
 from agentrig.store.api_keys import ApiKeyStore
 from agentrig.store.crew_runs import CrewRunStore
+from agentrig.store.flow_runs import FlowRunStore
 from agentrig.store.jobs import JobStore
 from agentrig.store.responses import ResponseStore
+
+if TYPE_CHECKING:
+    from agentrig.server.response_jobs import ResponseServing
 
 UPSTREAM_PROVIDER = "upstream"
 log = logging.getLogger(__name__)
@@ -57,6 +64,8 @@ class ServerState:
     jobs: JobQueue
     crews: CrewCatalog
     crew_runs: CrewRuns
+    flows: FlowCatalog
+    flow_runs: FlowRuns
     knowledge: Knowledge | None = None  # None: embedded Qdrant with several workers
     chat: KnowledgeChat | None = None
     upstream: httpx.AsyncClient | None = None
@@ -98,21 +107,31 @@ def served_crews(
     return CrewCatalog(settings.server.crews_dir, router=router, knowledge=knowledge)
 
 
-def _jobs(
+def served_runs(
     settings: Settings,
     database: Database,
-    chat: KnowledgeChat | None,
-    crew_runs: CrewRuns,
+    router: ModelRouter,
+    knowledge: Knowledge | None,
     responses: ResponseStore,
-) -> JobQueue:
-    from agentrig.server.crew_jobs import CrewServing, crew_response_handlers
+) -> ResponseServing:
+    """The crews of ``server.crews_dir`` and the flows beside them, their runs kept in
+    ``database``: what the server and ``agentrig worker`` run crew and flow jobs with."""
+    from agentrig.server.response_jobs import ResponseServing
 
+    crews = served_crews(settings, router, knowledge)
+    flows = FlowCatalog(crews, database_url=settings.effective_database_url)
+    crew_runs = CrewRuns(crews, CrewRunStore(database))
+    flow_runs = FlowRuns(flows, FlowRunStore(database))
+    return ResponseServing(responses, crews, crew_runs, flows, flow_runs)
+
+
+def _jobs(
+    settings: Settings, database: Database, chat: KnowledgeChat | None, serving: ResponseServing
+) -> JobQueue:
     store = JobStore(database)
     if settings.jobs.backend == "redis":
         return RedisJobQueue(store, settings.jobs)
-    serving = CrewServing(responses, crew_runs.catalog, crew_runs)
-    handlers = crew_runs.handlers() | crew_response_handlers(serving)
-    handlers |= {} if chat is None else job_handlers(chat)
+    handlers = serving.handlers() | ({} if chat is None else job_handlers(chat))
     return LocalJobQueue(store, handlers, settings.jobs)
 
 
@@ -129,9 +148,9 @@ async def open_state(settings: Settings) -> ServerState:
     knowledge = _knowledge(settings, database, router)
     agents = served_agents(settings)
     chat = None if knowledge is None else KnowledgeChat.open(knowledge, agents)
-    crews = served_crews(settings, router, knowledge)
-    crew_runs = CrewRuns(crews, CrewRunStore(database))
-    jobs = crew_runs.queue = _jobs(settings, database, chat, crew_runs, responses)
+    serving = served_runs(settings, database, router, knowledge, responses)
+    jobs = _jobs(settings, database, chat, serving)
+    serving.crew_runs.queue = serving.flow_runs.queue = jobs
     await jobs.start()
     return ServerState(
         settings=settings,
@@ -139,8 +158,10 @@ async def open_state(settings: Settings) -> ServerState:
         responses=responses,
         background=BackgroundResponses(responses),
         jobs=jobs,
-        crews=crews,
-        crew_runs=crew_runs,
+        crews=serving.crews,
+        crew_runs=serving.crew_runs,
+        flows=serving.flows,
+        flow_runs=serving.flow_runs,
         knowledge=knowledge,
         chat=chat,
         keys=keys,
@@ -179,6 +200,7 @@ def create_app(settings: Settings) -> FastAPI:
         conversations,
         crews,
         documents,
+        flows,
         gateway,
         health,
         knowledge_chat,
@@ -208,6 +230,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(knowledge_chat.router)
     app.include_router(crews.router)
+    app.include_router(flows.router)
     if settings.server.upstream:
         # Gateway mode: only /v1/responses and /v1/conversations are agentrig's; every
         # other /v1/* request, chat completions and models included, goes upstream.

@@ -10,13 +10,11 @@ A crew that pauses for a review gives an ``incomplete`` response (reason
 ``crew_paused``) whose message names the stored crew run to approve or revise at
 ``/api/v1/crews/runs/{id}``; a failed crew a ``failed`` response with its partial
 progress (``error.code``: ``budget_exceeded``, ``max_turns_exceeded`` or
-``crew_failed``). Reasoning items, not custom event types, so that every event stays one
-the Open Responses spec and OpenAI's clients know.
+``crew_failed``). What flows answer alike is in :mod:`agentrig.server.progress_items`.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from agentrig.crews import (
@@ -30,8 +28,15 @@ from agentrig.crews import (
 from agentrig.crews.catalog import UnknownCrew
 from agentrig.crews.progress import describe
 from agentrig.errors import ConfigError
-from agentrig.items import Item, Message, OutputText, Reasoning, SummaryText
+from agentrig.items import Item, Reasoning
 from agentrig.server.errors import APIError
+from agentrig.server.progress_items import (
+    add_output,
+    answer,
+    named_inputs,
+    progress_item,
+    request_text,
+)
 
 if TYPE_CHECKING:
     from agentrig.server.app import ServerState
@@ -43,17 +48,9 @@ PROGRESS = (TaskStarted, TaskDelegated, TaskRetrying, TaskFinished)
 
 def crew_inputs(items: list[Item]) -> dict[str, Any]:
     """The kickoff inputs of a request's input items (see the module's docstring)."""
-    text = "\n\n".join(
-        item.text for item in items if isinstance(item, Message) and item.role == "user"
-    ).strip()
-    if text.startswith("{"):
-        try:
-            named = json.loads(text)
-        except ValueError:
-            named = None
-        if isinstance(named, dict):
-            return named
-    return {"input": text}
+    text = request_text(items)
+    named = named_inputs(text)
+    return {"input": text} if named is None else named
 
 
 def prepare_crew(state: ServerState, tenant: str, model: str, items: list[Item]) -> CrewState:
@@ -70,9 +67,10 @@ def prepare_crew(state: ServerState, tenant: str, model: str, items: list[Item])
         raise APIError(500, str(exc), type="server_error") from None
 
 
-def _progress(event: Any) -> Reasoning:
+def crew_progress(event: Any, prefix: str = "") -> Reasoning:
+    """The reasoning item of a crew's event of progress (one of ``PROGRESS``)."""
     agent = event.output.agent if isinstance(event, TaskFinished) else event.agent
-    return Reasoning(summary=[SummaryText(text=describe(event) or "")], agent=agent or None)
+    return progress_item(prefix + (describe(event) or ""), agent)
 
 
 async def run_crew_turn(
@@ -83,11 +81,7 @@ async def run_crew_turn(
     running = crew.resume_streamed(turn.crew_state)
     async for event in running.events():
         if isinstance(event, PROGRESS):
-            item = _progress(event)
-            turn.output.append(item)
-            if stream is not None:
-                for wire_event in stream.item(item):
-                    send(wire_event)
+            add_output(turn, crew_progress(event), stream, send)
     result = running.result
     turn.usage, turn.cost_micros = result.usage, result.cost_micros
     text = result.output
@@ -108,9 +102,4 @@ async def run_crew_turn(
         turn.error = {"code": code, "message": result.error or "the crew failed"}
     else:
         turn.status = "completed"
-    if text:
-        message = Message(role="assistant", content=[OutputText(text=text)], status="completed")
-        turn.output.append(message)
-        if stream is not None:
-            for wire_event in stream.item(message):
-                send(wire_event)
+    answer(turn, text, stream, send)

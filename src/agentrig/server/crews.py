@@ -10,6 +10,7 @@ tenant.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -97,7 +98,7 @@ async def approve(
     run_id: PathId, body: ApproveRequest, request: Request, tenant: str = Depends(tenant_of)
 ) -> JSONResponse:
     decide = _state(request).crew_runs.approve(tenant, run_id, body.task)
-    return await _decision(run_id, decide)
+    return await decision(decide, "crew run", run_id, run_resource, param="task")
 
 
 @router.post("/runs/{run_id}/revise", status_code=202, responses=errors(400, 401, 404, 409))
@@ -105,16 +106,25 @@ async def revise(
     run_id: PathId, body: ReviseRequest, request: Request, tenant: str = Depends(tenant_of)
 ) -> JSONResponse:
     decide = _state(request).crew_runs.revise(tenant, run_id, body.task, body.feedback)
-    return await _decision(run_id, decide)
+    return await decision(decide, "crew run", run_id, run_resource, param="task")
 
 
-async def _decision(run_id: str, decide: Any) -> JSONResponse:
+async def decision(
+    decide: Awaitable[Any],
+    what: str,
+    run_id: str,
+    resource: Callable[[Any], dict[str, Any]],
+    *,
+    param: str,
+) -> JSONResponse:
+    """The answer to a decision on a crew or flow run: 202 with the run (queued again once
+    nothing waits), 409 if it is not paused, 400 if ``param`` names nothing waiting."""
     try:
         run = await decide
     except RunNotWaiting as exc:
         raise APIError(409, str(exc), param="run_id", code="run_not_paused") from None
     except (AgentrigError, ValueError) as exc:  # no such task, or not waiting
-        raise APIError(400, str(exc), param="task") from None
+        raise APIError(400, str(exc), param=param) from None
     if run is None:
-        raise not_found("crew run", run_id)
-    return JSONResponse(run_resource(run), status_code=202)
+        raise not_found(what, run_id)
+    return JSONResponse(resource(run), status_code=202)

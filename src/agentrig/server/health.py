@@ -155,7 +155,7 @@ async def metrics(request: Request) -> Response:
 @models_router.get(
     "/v1/models",
     response_model=None,
-    responses=ok(ModelList, "Roles, provider models, agent:<name> and crew:<name>.") | errors(401),
+    responses=ok(ModelList, "Roles, provider models, agent:, crew: and flow:<name>.") | errors(401),
 )
 async def list_models(request: Request, tenant: str = Depends(tenant_of)) -> dict:
     state = request.app.state.server
@@ -165,6 +165,7 @@ async def list_models(request: Request, tenant: str = Depends(tenant_of)) -> dic
         names.extend(f"{provider}/{model}" for model in config.models)
     names.extend(f"agent:{name}" for name in state.agents)
     names.extend(f"crew:{name}" for name in state.crews.names())
+    names.extend(f"flow:{name}" for name in state.flows.names())
     return {
         "object": "list",
         "data": [

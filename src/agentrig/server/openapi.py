@@ -20,7 +20,7 @@ _ERRORS = {
     400: "Invalid request: the message names the field (error.param).",
     401: "Missing or unknown API key (only once API keys exist).",
     404: "No such object for this API key's tenant.",
-    409: "The object is not in a state that allows this (a crew run that is not paused).",
+    409: "The object is not in a state that allows this (a crew or flow run not paused).",
     413: "The upload is over the size limit (knowledge.max_file_mb).",
     429: "Rate limited by the model's provider, or over budget.",
     502: "The model's provider failed or gave a malformed answer.",
@@ -341,7 +341,9 @@ class ChatCompletion(BaseModel):
 
 
 class Model(BaseModel):
-    id: str = Field(description="A router role, a provider/model, agent:<name> or crew:<name>.")
+    id: str = Field(
+        description="A router role, a provider/model, agent:<name>, crew:<name> or flow:<name>."
+    )
     object: Literal["model"]
     created: int
     owned_by: str

@@ -1,15 +1,15 @@
 """``/v1/responses``: the OpenAI Responses API over agentrig's router and agents.
 
-``model`` is a router role, a ``provider/model``, ``agent:<name>`` or ``crew:<name>``.
-For a model, the request's function tools are the client's: the response ends with
-``function_call`` items and the client continues with ``function_call_output`` items. For
-an agent, its own tools run on the server, handoffs included; a crew runs as
-:mod:`agentrig.server.crew_responses` says. ``previous_response_id`` and
-``conversation`` give the model what came before; ``store`` keeps the response;
-``stream`` answers with Server-Sent Events; ``background`` answers at once with a queued
-response that a task completes (a crew's: a job, :mod:`agentrig.server.crew_jobs`;
-``POST /v1/responses/{id}/cancel`` stops it); the two together are a 400 (a background
-response is polled, not streamed).
+``model`` is a router role, a ``provider/model``, ``agent:<name>``, ``crew:<name>`` or
+``flow:<name>``. For a model, the request's function tools are the client's: the response
+ends with ``function_call`` items and the client continues with ``function_call_output``
+items. For an agent, its own tools run on the server, handoffs included; crews and flows
+run as ``crew_responses`` and ``flow_responses`` say. ``previous_response_id`` and
+``conversation`` give the model what came before; ``store`` keeps the response; ``stream``
+answers with Server-Sent Events; ``background`` answers at once with a queued response
+that a task completes (a crew's or a flow's: a job, ``response_jobs``; ``POST
+/v1/responses/{id}/cancel`` stops it); the two together are a 400 (a background response
+is polled, not streamed).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from agentrig.server.crew_responses import PREFIX as CREW_PREFIX
 from agentrig.server.crew_responses import prepare_crew, run_crew_turn
 from agentrig.server.errors import APIError, from_exception, not_found
 from agentrig.server.event_stream import Emit, EventStreamResponse
+from agentrig.server.flow_responses import PREFIX as FLOW_PREFIX
+from agentrig.server.flow_responses import prepare_flow, run_flow_turn
 from agentrig.server.openapi import (
     RESPONSE_EVENTS,
     After,
@@ -79,6 +81,7 @@ class Turn:
     error: dict[str, Any] | None = None
     incomplete: dict[str, Any] | None = None
     crew_state: Any = None  # the CrewState of a crew:<name> turn
+    flow_run: Any = None  # the fresh FlowRun of a flow:<name> turn
 
     def resource(self) -> dict[str, Any]:
         done = self.status in ("completed", "failed", "incomplete", "cancelled")
@@ -143,7 +146,7 @@ async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest)
             code="model_not_found",
         )
     try:
-        if not body.model.startswith(("agent:", CREW_PREFIX)):
+        if not body.model.startswith(("agent:", CREW_PREFIX, FLOW_PREFIX)):
             state.router.client(_route_name(state, body.model))
     except AgentrigError as exc:
         raise APIError(400, str(exc), param="model", code="model_not_found") from None
@@ -155,6 +158,8 @@ async def _prepare(state: ServerState, tenant: str, body: CreateResponseRequest)
     turn = Turn(tenant, body, history, items, conversation_id)
     if body.model.startswith(CREW_PREFIX):
         turn.crew_state = prepare_crew(state, tenant, body.model, items)
+    elif body.model.startswith(FLOW_PREFIX):
+        turn.flow_run = prepare_flow(state, tenant, body.model, items)
     return turn
 
 
@@ -186,8 +191,9 @@ async def _execute(
 ) -> None:
     """Produce the turn's output with a model or an agent, feeding ``stream`` if given."""
     body = turn.body
-    if body.model.startswith(CREW_PREFIX):
-        await run_crew_turn(state, turn, stream, send)
+    if body.model.startswith((CREW_PREFIX, FLOW_PREFIX)):
+        run = run_crew_turn if turn.crew_state is not None else run_flow_turn
+        await run(state, turn, stream, send)
         _count(state, turn)
         return
     if body.model.startswith("agent:"):
@@ -319,10 +325,11 @@ async def create_response(
             previous_response_id=body.previous_response_id,
             conversation_id=turn.conversation_id,
         )
-        if turn.crew_state is not None:  # a crew's may take long: a job, not a task
-            from agentrig.server.crew_jobs import CREW_RESPONSE, crew_response_job
+        from agentrig.server.response_jobs import response_job
 
-            await state.jobs.enqueue(CREW_RESPONSE, tenant, crew_response_job(turn))
+        job = response_job(turn)  # a crew's or a flow's may take long: a job, not a task
+        if job is not None:
+            await state.jobs.enqueue(job[0], tenant, job[1])
         else:
             state.background.start(turn.id, _in_background(state, turn))
         return JSONResponse(queued)

@@ -4,13 +4,16 @@ A row keeps the run's record (the JSON of a ``FlowRun``: the state to run next, 
 variables, the finished steps, a paused step) and, as columns to list and filter on, its
 status, current state, steps and totals. :meth:`FlowRunStore.save` is one ``UPDATE`` per
 step; it names the statuses it may start from (``only_if``), so a worker finishing a run
-that a reviewer meanwhile resumed elsewhere changes nothing. Reads filter on the tenant.
+that a reviewer meanwhile resumed elsewhere changes nothing. The row's status may say more
+than the record's: ``queued`` (a job is to drive the record) exists in the row only.
+:meth:`FlowRunStore.change` reads and writes a run in one transaction holding its row, for
+decisions two reviewers may take at once. Reads filter on the tenant.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,7 +77,7 @@ def _columns(data: dict[str, Any]) -> dict[str, Any]:
         "status": data["status"],
         "current_state": data.get("current"),
         "data": json.dumps(data),
-        "error": data.get("error"),
+        "error": _text(data.get("error")),
         "steps": len(history),
         "input_tokens": sum(u.get("input_tokens", 0) for u in usages),
         "output_tokens": sum(u.get("output_tokens", 0) for u in usages),
@@ -84,14 +87,21 @@ def _columns(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _text(value: str | None) -> str | None:
+    """A column's text without NUL, which PostgreSQL text cannot hold (the record's JSON
+    keeps the exact text, escaped)."""
+    return None if value is None else value.replace("\x00", "\\x00")
+
+
 class FlowRunStore:
     """Create, read and move flow runs in a migrated :class:`Database`."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def create(self, data: dict[str, Any]) -> None:
-        """A new run from its ``FlowRun`` record (its ``run_id``, ``tenant``, ``flow``)."""
+    async def create(self, data: dict[str, Any], *, status: str | None = None) -> None:
+        """A new run from its ``FlowRun`` record (its ``run_id``, ``tenant``, ``flow``);
+        ``status`` is the row's, if not the record's (``queued``)."""
         row = {
             "id": data["run_id"],
             "tenant": data.get("tenant", "default"),
@@ -100,6 +110,8 @@ class FlowRunStore:
             "created_at": datetime.now(UTC),
             **_columns(data),
         }
+        if status is not None:
+            row["status"] = status
         await self.database.write(lambda connection: connection.execute(insert(FlowRunRow), row))
 
     async def save(self, data: dict[str, Any], *, only_if: Sequence[str] | None = None) -> bool:
@@ -113,6 +125,30 @@ class FlowRunStore:
             lambda connection: connection.execute(statement).rowcount
         )
         return changed == 1
+
+    async def change(
+        self,
+        run_id: str,
+        tenant: str,
+        change: Callable[[StoredFlowRun], tuple[dict[str, Any], str]],
+    ) -> StoredFlowRun | None:
+        """Write what ``change`` makes of the stored run (its new record, and the row's
+        status) in one transaction holding the row (``FOR UPDATE`` on PostgreSQL; a SQLite
+        write transaction holds the whole database), so two changes of one run never
+        interleave: the second sees the first's record. ``None`` if there is no such run;
+        an exception raised by ``change`` writes nothing."""
+        query = select(FlowRunRow).where(FlowRunRow.id == run_id, FlowRunRow.tenant == tenant)
+
+        def work(connection: Any) -> StoredFlowRun | None:
+            row = connection.execute(query.with_for_update()).first()
+            if row is None:
+                return None
+            data, status = change(_stored(row))
+            values = {**_columns(data), "status": status}
+            connection.execute(update(FlowRunRow).where(FlowRunRow.id == run_id).values(values))
+            return _stored(connection.execute(query).first())
+
+        return await self.database.write(work)
 
     async def get(self, run_id: str, tenant: str | None = None) -> StoredFlowRun | None:
         """The run, ``None`` if there is none (or it is another ``tenant``'s)."""
