@@ -32,7 +32,8 @@ CrewAI's; for every process, agentrig's per-task cost at N=100 is at most 1.5x i
 
 Run: ``.venv/bin/python bench/crew_overhead.py [--tasks 10 100] [--rounds 3] [--runs 3]``
 (``--install-crewai`` once makes the CrewAI virtualenv; ``--profile`` with ``--contender
-agentrig`` prints a cProfile of the timed kickoffs to stderr).
+agentrig`` prints a cProfile of the timed kickoffs to stderr). Flows against CrewAI's flows:
+``bench/flow_overhead.py``, which shares this file's helpers and CrewAI virtualenv.
 """
 
 from __future__ import annotations
@@ -271,12 +272,14 @@ def table(args: argparse.Namespace, results: dict[Key, list[dict[str, Any]]]) ->
     return out
 
 
-def verdict(label: str, value: float | None, reference: float | None, limit: float) -> str:
+def verdict(
+    label: str, value: float | None, reference: float | None, limit: float, unit: str = "task"
+) -> str:
     if not value or not reference:
         return f"{label}: not measured, SKIP"
     ratio = value / reference
     outcome = "[green]met[/green]" if ratio <= limit else "[red]missed[/red]"
-    numbers = f"{fmt(value)} / {fmt(reference)} µs per task = {ratio:.3f}"
+    numbers = f"{fmt(value)} / {fmt(reference)} µs per {unit} = {ratio:.3f}"
     return f"{label}: {numbers} (target <= {limit:g}): {outcome}"
 
 
@@ -323,7 +326,8 @@ def header(args: argparse.Namespace) -> list[str]:
 
 
 def ensure_crewai(args: argparse.Namespace, console: Console) -> None:
-    if Path(args.crewai_python).exists() or "crewai" not in args.contenders:
+    wanted = any(name.startswith("crewai") for name in args.contenders)
+    if Path(args.crewai_python).exists() or not wanted:
         return
     if not args.install_crewai:
         sys.exit(f"{args.crewai_python} not found: --install-crewai makes {CREWAI_VENV}")

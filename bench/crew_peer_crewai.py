@@ -29,6 +29,18 @@ refused and counted (``network_attempts`` in the output; it should be 0). CrewAI
 (replay log, its CLI's key store) goes under ``$XDG_DATA_HOME``, set by default to a folder of
 the benchmark's venv so the home directory stays clean.
 
+Flows (``--process flow`` and ``flow-persist``, for ``bench/flow_overhead.py``; ``--tasks``
+is then the number of steps N): a ``Flow[CounterState]`` class built once per process, with
+``step_0`` a ``@start`` method and ``step_i`` ``@listen``-ing to ``step_{i-1}``, each an
+``async def`` adding one to the pydantic state's ``counter`` (async: CrewAI runs a sync method
+in a thread of its own, ``asyncio.to_thread``, at every step). ``flow-persist`` decorates the
+class with ``@persist(SQLiteFlowPersistence(path))``, CrewAI's default backend pointed at a
+fresh file in a temporary folder: one INSERT of the whole state per method, on a new sqlite3
+connection under a file lock. Each run is a new instance (built outside the timer, with
+``suppress_flow_events=True``, CrewAI's switch for its console panels, else two rich panels per
+method); ``await flow.kickoff_async()`` is timed; the counter must be N and, persisting, the
+file must hold N rows for the run's state id.
+
 Runs only inside its own venv (it does not import agentrig)::
 
     python3 -m venv /tmp/agentrig-bench-crewai
@@ -38,18 +50,24 @@ Runs only inside its own venv (it does not import agentrig)::
 
 It prints one JSON object: {"framework": "crewai", "version", "process", "tasks", "runs"
 (seconds per timed kickoff), "per_task_us" (median run / N, in microseconds), "llm_calls" (per
-run: manager, worker and delegated coworker calls), "network_attempts", "python"}.
+run: manager, worker and delegated coworker calls), "network_attempts", "python"}; for a flow
+{"framework", "version", "process", "steps", "runs", "cpu" (process CPU seconds per run),
+"per_step_us", "counters" and "persisted_rows" (per run), "network_attempts", "python"}.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import re
 import socket
+import sqlite3
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -99,6 +117,8 @@ socket.getaddrinfo = _guarded_getaddrinfo
 
 from crewai import Agent, Crew, Process, Task  # noqa: E402
 from crewai import __version__ as CREWAI_VERSION  # noqa: E402
+from crewai.flow.flow import Flow, FlowState, listen, start  # noqa: E402
+from crewai.flow.persistence import SQLiteFlowPersistence, persist  # noqa: E402
 from crewai.llms.base_llm import BaseLLM  # noqa: E402
 from pydantic import PrivateAttr  # noqa: E402
 
@@ -264,16 +284,84 @@ def run_once(process: str, n_tasks: int) -> tuple[float, dict[str, int]]:
     return elapsed, calls
 
 
+# --- flows ----------------------------------------------------------------------------------
+
+
+class CounterState(FlowState):
+    counter: int = 0
+
+
+def build_flow_class(n_steps: int, persistence: SQLiteFlowPersistence | None) -> type[Flow]:
+    """``step_0`` (``@start``) then ``step_i`` listening to ``step_{i-1}``, each adding one."""
+    namespace: dict[str, Any] = {"__module__": __name__}
+    for i in range(n_steps):
+
+        async def step(self: Flow[CounterState]) -> None:
+            self.state.counter += 1
+
+        step.__name__ = step.__qualname__ = f"step_{i}"
+        namespace[step.__name__] = start()(step) if i == 0 else listen(f"step_{i - 1}")(step)
+    flow_class = type(f"ChainFlow{n_steps}", (Flow[CounterState],), namespace)
+    return persist(persistence)(flow_class) if persistence is not None else flow_class
+
+
+async def run_flow_once(flow_class: type[Flow], n_steps: int, db_path: str | None) -> list[Any]:
+    """One timed kickoff: [seconds, CPU seconds, the counter, rows persisted for the run]."""
+    flow = flow_class(suppress_flow_events=True)
+    cpu, started = time.process_time(), time.perf_counter()
+    await flow.kickoff_async()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    counter, rows = flow.state.counter, 0
+    if db_path is not None:
+        with contextlib.closing(sqlite3.connect(db_path)) as connection:
+            query = "SELECT count(*) FROM flow_states WHERE flow_uuid = ?"
+            rows = connection.execute(query, (flow.state.id,)).fetchone()[0]
+    if counter != n_steps or (db_path is not None and rows != n_steps):
+        raise RuntimeError(f"flow of {n_steps} steps: counter {counter}, {rows} rows persisted")
+    return [elapsed, cpu, counter, rows]
+
+
+def flow_main(process: str, n_steps: int, n_runs: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="crewai-flow-") as folder:
+        db_path = os.path.join(folder, "flow_states.db") if process == "flow-persist" else None
+        backend = SQLiteFlowPersistence(db_path) if db_path is not None else None
+        flow_class = build_flow_class(n_steps, backend)
+
+        async def measure() -> list[list[Any]]:
+            await run_flow_once(flow_class, n_steps, db_path)  # warm-up, untimed
+            return [await run_flow_once(flow_class, n_steps, db_path) for _ in range(n_runs)]
+
+        runs = asyncio.run(measure())
+    return {
+        "framework": "crewai",
+        "version": CREWAI_VERSION,
+        "process": process,
+        "steps": n_steps,
+        "runs": [round(run[0], 6) for run in runs],
+        "cpu": [round(run[1], 6) for run in runs],
+        "per_step_us": round(statistics.median(run[0] for run in runs) / n_steps * 1e6, 1),
+        "counters": [run[2] for run in runs],
+        "persisted_rows": [run[3] for run in runs],
+        "network_attempts": len(_NETWORK_ATTEMPTS),
+        "python": sys.version.split()[0],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--process", choices=("sequential", "hierarchical", "parallel"), default="sequential"
+        "--process",
+        choices=("sequential", "hierarchical", "parallel", "flow", "flow-persist"),
+        default="sequential",
     )
-    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--tasks", type=int, default=10, help="tasks, or a flow's steps")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     if args.tasks < 1 or args.runs < 1:
         parser.error("--tasks and --runs must be at least 1")
+    if args.process.startswith("flow"):
+        print(json.dumps(flow_main(args.process, args.tasks, args.runs)))
+        return 0
 
     run_once(args.process, args.tasks)  # warm-up, untimed
     runs: list[float] = []
