@@ -11,9 +11,11 @@ Contenders:
 
 * ``agentrig``: ``Flow("bench", variables=Counter, database_url="sqlite:///TMP/runs.db")``,
   ``flow.state(f"s{i}", run=step)`` and ``flow.transition`` (always); ``await flow.run()``
-  writes the run's row when it starts and once at every step boundary (N + 1 writes through
-  ``Database.write``, the SQLite writer thread). The file is fresh per process, in a temporary
-  folder: the untimed warm-up run opens and migrates it, the timed runs add a row each.
+  writes the run when it starts and once at every step boundary (N + 1 writes, each
+  committed before the next step: ``Database.write_now`` on the event loop's thread, or
+  ``Database.write`` when another writer holds the lock). The file is fresh per process,
+  in a temporary folder: the untimed warm-up run opens and migrates it, the timed runs add
+  a run each.
 * ``agentrig-nostore``: the same flow with ``persist=False`` (the engine alone, for scale).
 * ``crewai``: a ``Flow[CounterState]`` of N ``async`` methods, ``@start`` then ``@listen``
   each on the one before, state in memory (its default); see ``bench/crew_peer_crewai.py``,
@@ -107,17 +109,23 @@ def build_agentrig(n_steps: int, url: str | None) -> Any:
 
 
 class Writes:
-    """Counts the writes of a :class:`Database` (its ``write`` wrapped on the instance)."""
+    """Counts the writes of a :class:`Database` (its ``write`` and the ``write_now`` that
+    wrote, wrapped on the instance)."""
 
     def __init__(self, database: Any) -> None:
         self.database, self.count = database, 0
-        write = database.write
+        write, write_now = database.write, database.write_now
 
         async def counted(work: Any) -> Any:
             self.count += 1
             return await write(work)
 
-        database.write = counted
+        def counted_now(statements: Any) -> Any:
+            done = write_now(statements)
+            self.count += done is not None
+            return done
+
+        database.write, database.write_now = counted, counted_now
 
 
 async def run_agentrig(

@@ -20,6 +20,7 @@ class Condition:
     """Whether a transition holds after a step. Subclasses implement :meth:`holds`."""
 
     label: str = "condition"
+    uses_variables: bool = True  # False: holds() does not look at the variables
 
     def holds(self, step: StepRecord, variables: Any) -> bool:
         raise NotImplementedError
@@ -40,6 +41,8 @@ class Condition:
 class Always(Condition):
     """Holds whatever the step did (a transition declared without ``when``)."""
 
+    uses_variables = False
+
     label = "always"
 
     def holds(self, step: StepRecord, variables: Any) -> bool:
@@ -48,6 +51,8 @@ class Always(Condition):
 
 class OnSuccess(Condition):
     """Holds when the step completed."""
+
+    uses_variables = False
 
     label = "on success"
 
@@ -58,6 +63,8 @@ class OnSuccess(Condition):
 class OnFailure(Condition):
     """Holds when the step failed (its error is the step's ``output``)."""
 
+    uses_variables = False
+
     label = "on failure"
 
     def holds(self, step: StepRecord, variables: Any) -> bool:
@@ -67,6 +74,8 @@ class OnFailure(Condition):
 class OutputContains(Condition):
     """Holds when the step completed and its output contains ``text`` (ignoring case
     unless ``case_sensitive``)."""
+
+    uses_variables = False
 
     def __init__(self, text: str, *, case_sensitive: bool = False) -> None:
         if not text:
@@ -101,6 +110,7 @@ class And(Condition):
             raise ValueError("And needs at least two conditions")
         self.conditions = [as_condition(c) for c in conditions]
         self.label = " and ".join(_grouped(c) for c in self.conditions)
+        self.uses_variables = any(c.uses_variables for c in self.conditions)
 
     def holds(self, step: StepRecord, variables: Any) -> bool:
         return all(c.holds(step, variables) for c in self.conditions)
@@ -112,6 +122,7 @@ class Or(Condition):
             raise ValueError("Or needs at least two conditions")
         self.conditions = [as_condition(c) for c in conditions]
         self.label = " or ".join(_grouped(c) for c in self.conditions)
+        self.uses_variables = any(c.uses_variables for c in self.conditions)
 
     def holds(self, step: StepRecord, variables: Any) -> bool:
         return any(c.holds(step, variables) for c in self.conditions)
@@ -121,6 +132,7 @@ class Not(Condition):
     def __init__(self, condition: Condition | Callable[..., bool]) -> None:
         self.condition = as_condition(condition)
         self.label = f"not {_grouped(self.condition)}"
+        self.uses_variables = self.condition.uses_variables
 
     def holds(self, step: StepRecord, variables: Any) -> bool:
         return not self.condition.holds(step, variables)

@@ -124,9 +124,12 @@ async def _step(flow: Flow, run: FlowRun, emit: Emit) -> None:
         run.status = "completed" if step.status == "completed" else "failed"
         run.error = None if step.status == "completed" else f"state {name!r}: {step.error}"
         return
-    for transition in flow.graph.outgoing(name):
+    outgoing = flow.graph.outgoing(name)
+    uses = any(t.condition.uses_variables for t in outgoing)
+    variables = flow.typed(run.variables) if uses else run.variables
+    for transition in outgoing:
         try:
-            holds = transition.condition.holds(step, flow.typed(run.variables))
+            holds = transition.condition.holds(step, variables)
         except Exception as exc:
             emit(StateFinished(step))
             _fail(

@@ -17,9 +17,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agentrig.errors import AgentrigError, ConfigError
-from agentrig.flows.conditions import Condition, named_variables
+from agentrig.flows.conditions import Condition, as_condition, named_variables
 from agentrig.flows.engine import NoRecorder, NotResumable, Recorder, drive
 from agentrig.flows.graph import FlowGraph, FlowState
+from agentrig.flows.recording import StoreRecorder
 from agentrig.flows.records import FlowResult, FlowRun
 from agentrig.flows.streaming import FlowStream
 from agentrig.store.flow_runs import FlowRunStore
@@ -27,24 +28,6 @@ from agentrig.store.flow_runs import FlowRunStore
 
 class FlowInputError(AgentrigError, ValueError):
     """Inputs that do not make the flow's variables: missing, unknown or of a wrong type."""
-
-
-class StoreRecorder:
-    """Writes a run's record to the ``flow_runs`` table (created on the first write)."""
-
-    def __init__(self, store: FlowRunStore) -> None:
-        self.store = store
-        self._created: set[str] = set()
-
-    async def save(self, run: FlowRun) -> None:
-        data = run.to_json()
-        if run.run_id in self._created:
-            await self.store.save(data)
-        elif await self.store.get(run.run_id) is None:
-            await self.store.create(data)
-        else:
-            await self.store.save(data)
-        self._created.add(run.run_id)
 
 
 class Flow:
@@ -134,18 +117,18 @@ class Flow:
     ) -> Flow:
         """Go from ``source`` to ``target`` when ``when`` holds (always, if not given);
         the highest ``priority`` is tried first, ties in declaration order."""
-        transition = self.graph.add_transition(source, target, when, priority)
+        condition = as_condition(when)
         unknown = [
             name
-            for name in named_variables(transition.condition)
+            for name in named_variables(condition)
             if self.variable_names and name not in self.variable_names
         ]
         if unknown:
-            self.graph.transitions.pop()
             raise ConfigError(
                 f"flow {self.name!r}: the condition of {source!r} -> {target!r} names the "
                 f"unknown variables {unknown}; variables: {sorted(self.variable_names)}"
             )
+        self.graph.add_transition(source, target, condition, priority)
         return self
 
     def validate(self) -> str:

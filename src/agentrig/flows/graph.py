@@ -10,12 +10,15 @@ reaches, or one from which no final state can be reached, naming them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from agentrig.agents import Agent
+from agentrig.crews import Crew
 from agentrig.errors import ConfigError
-from agentrig.flows.conditions import Condition, as_condition
+from agentrig.flows.conditions import Condition
 
 
 @dataclass
@@ -34,11 +37,9 @@ class FlowState:
     input: str | None = None
     description: str = ""
 
-    @property
+    @cached_property
     def kind(self) -> str:
-        from agentrig.agents import Agent
-        from agentrig.crews import Crew
-
+        """What the state runs: ``crew``, ``agent``, ``human``, ``function`` or ``end``."""
         if self.run is None:
             return "end"
         if isinstance(self.run, Crew):
@@ -64,6 +65,8 @@ class FlowGraph:
     name: str
     states: dict[str, FlowState] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
+    _outgoing: dict[str, list[Transition]] = field(default_factory=dict, repr=False)
+    _initial: str | None = field(default=None, repr=False)  # once check() passed
 
     def add_state(self, state: FlowState) -> None:
         where = f"flow {self.name!r}"
@@ -86,9 +89,10 @@ class FlowGraph:
         if state.run is None and not state.final:
             raise ConfigError(f"{where}: state {state.name!r} runs nothing and is not final")
         self.states[state.name] = state
+        self._initial = None
 
     def add_transition(
-        self, source: str, target: str, when: Condition | Callable[..., bool] | None, priority: int
+        self, source: str, target: str, condition: Condition, priority: int
     ) -> Transition:
         for end in (source, target):
             if end not in self.states:
@@ -100,10 +104,10 @@ class FlowGraph:
             raise ConfigError(
                 f"flow {self.name!r}: {source!r} is final; no transition leaves a final state"
             )
-        transition = Transition(
-            source, target, as_condition(when), int(priority), order=len(self.transitions)
-        )
+        transition = Transition(source, target, condition, int(priority), len(self.transitions))
         self.transitions.append(transition)
+        self._outgoing.clear()
+        self._initial = None
         return transition
 
     def initial_states(self) -> list[str]:
@@ -111,11 +115,16 @@ class FlowGraph:
 
     def outgoing(self, source: str) -> list[Transition]:
         """``source``'s transitions in the order they are tried: priority, then order."""
-        found = [t for t in self.transitions if t.source == source]
-        return sorted(found, key=lambda t: (-t.priority, t.order))
+        found = self._outgoing.get(source)
+        if found is None:
+            found = [t for t in self.transitions if t.source == source]
+            found = self._outgoing[source] = sorted(found, key=lambda t: (-t.priority, t.order))
+        return found
 
     def check(self) -> str:
         """Refuse a graph that cannot run to an end; the initial state's name."""
+        if self._initial is not None:
+            return self._initial
         where = f"flow {self.name!r}"
         initial = self.initial_states()
         if not initial:
@@ -134,7 +143,8 @@ class FlowGraph:
         stuck = [name for name in self.states if name not in ending]
         if stuck:
             raise ConfigError(f"{where}: the states {stuck} have no way to a final state {finals}")
-        return initial[0]
+        self._initial = initial[0]
+        return self._initial
 
     def mermaid(self) -> str:
         """The graph as Mermaid ``stateDiagram-v2`` text: each state with what it runs,

@@ -54,10 +54,21 @@ class StepRecord:
         return self.cost_micros / 1_000_000
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["usage"] = self.usage.model_dump()
-        data["cost_usd"] = self.cost
-        return data
+        return {  # by hand: dataclasses.asdict deep-copies the Usage model first
+            "state": self.state,
+            "visit": self.visit,
+            "status": self.status,
+            "output": self.output,
+            "structured": self.structured,
+            "error": self.error,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "usage": self.usage.model_dump(),
+            "cost_micros": self.cost_micros,
+            "cost_usd": self.cost,
+            "next_state": self.next_state,
+            "condition": self.condition,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
@@ -211,6 +222,11 @@ class FlowRun:
     # --- serialization --------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
+        return {**self.head_json(), "history": [step.to_json() for step in self.history]}
+
+    def head_json(self) -> dict[str, Any]:
+        """The record without its ``history`` (a writer that keeps the finished steps'
+        JSON adds it: they do not change)."""
         return {
             "version": FLOW_RUN_VERSION,
             "kind": "flow_run",
@@ -221,7 +237,6 @@ class FlowRun:
             "current": self.current,
             "inputs": self.inputs,
             "variables": self.variables,
-            "history": [step.to_json() for step in self.history],
             "visits": self.visits,
             "paused": self.paused.to_json() if self.paused else None,
             "interruptions": [asdict(i) for i in self.interruptions],

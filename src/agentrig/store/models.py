@@ -263,9 +263,9 @@ class CrewRunRow(Base):
 
 
 class FlowRunRow(Base):
-    """A flow run: its ``FlowRun`` record (JSON: the state to run next, the variables, the
-    history, a paused step), written at every step boundary, with its status, current
-    state and totals as columns to list and filter on."""
+    """A flow run's head: its ``FlowRun`` record without the history (JSON: the state to
+    run next, the variables, a paused step), with its status, current state and totals as
+    columns to list and filter on; written when the run starts, pauses or ends."""
 
     __tablename__ = "flow_runs"
 
@@ -289,3 +289,14 @@ class FlowRunRow(Base):
         Index("ix_flow_runs_tenant_created_at", "tenant", "created_at"),
         Index("ix_flow_runs_tenant_status", "tenant", "status"),
     )
+
+
+class FlowRunStepRow(Base):
+    """One finished step of a flow run (its ``StepRecord`` JSON, and where the run stood
+    after it), written at the step's boundary; ``position`` counts from 0."""
+
+    __tablename__ = "flow_run_steps"
+
+    run_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[str] = mapped_column(Text, nullable=False)

@@ -1,4 +1,4 @@
-"""Flow runs: the durable record of every flow run, written at each step boundary.
+"""Flow runs: a head row per run and a row per finished step, written at each boundary.
 
 Revision ID: 0006
 Revises: 0005
@@ -35,9 +35,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_flow_runs_tenant_created_at", "flow_runs", ["tenant", "created_at"])
     op.create_index("ix_flow_runs_tenant_status", "flow_runs", ["tenant", "status"])
+    op.create_table(
+        "flow_run_steps",
+        sa.Column("run_id", sa.String(200), primary_key=True),
+        sa.Column("position", sa.Integer(), primary_key=True),
+        sa.Column("data", sa.Text(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("flow_run_steps")
     op.drop_index("ix_flow_runs_tenant_status", "flow_runs")
     op.drop_index("ix_flow_runs_tenant_created_at", "flow_runs")
     op.drop_table("flow_runs")
