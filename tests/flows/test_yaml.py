@@ -10,11 +10,12 @@ import pytest
 from pydantic import BaseModel
 
 from agentrig import ModelRouter
+from agentrig.crews.catalog import CrewCatalog
 from agentrig.errors import ConfigError
 from agentrig.flows import FlowContext
 from agentrig.flows.catalog import FlowCatalog, UnknownFlow
 from agentrig.flows.loader import find_flows, load_flow
-from agentrig.testing import ScriptedModel, text
+from agentrig.testing import ScriptedModel, text, tool_call
 
 
 class Verdict(BaseModel):
@@ -115,7 +116,6 @@ async def test_a_yaml_flow_runs_its_crews_agents_and_functions(tmp_path):
     described = catalog.describe("content")
     assert described["inputs"] == ["topic"] and described["mermaid"] == flow.mermaid()
     assert [s["kind"] for s in described["states"]] == ["crew", "function", "agent", "human", "end"]
-    assert "low_confidence [priority" not in flow.mermaid()
     assert "review --> ask: low_confidence" in flow.mermaid()
     with pytest.raises(UnknownFlow, match=r"no flow named 'nope'.*flows: \['content'\]"):
         catalog.get("nope")
@@ -181,3 +181,30 @@ def test_a_crew_the_catalog_does_not_have_is_an_error_in_the_file(tmp_path):
     catalog = FlowCatalog(_crews(folder, router()))
     with pytest.raises(ConfigError, match=r"flow.yaml:\d+: states.writing.crew: no crew named"):
         catalog.get("content")
+
+
+async def test_a_catalogs_tools_given_as_a_list_reach_the_flows_agents(tmp_path):
+    from agentrig import tool
+
+    @tool
+    def stamp(text: str) -> str:
+        """Stamp the text."""
+        return f"stamped {text}"
+
+    flow_yaml = """
+        agents:
+          clerk: {role: Clerk, goal: Stamp, backstory: A., llm: scripted/clerk, tools: [stamp]}
+        states:
+          work: {agent: clerk, initial: true}
+          done: {final: true}
+        transitions:
+          - {from: work, to: done}
+    """
+    folder = write(tmp_path / "crews", {"stamping/flow.yaml": flow_yaml})
+    models = ModelRouter()
+    clerk = ScriptedModel([tool_call("stamp", text="form"), text("filed")])
+    models.register("scripted/clerk", clerk)
+    catalog = FlowCatalog(CrewCatalog(folder, router=models, tools=[stamp]), database_url=None)
+    result = await catalog.get("stamping").run()
+    assert result.status == "completed" and result.output == "filed"
+    assert "stamped form" in str(clerk.requests[-1].items)

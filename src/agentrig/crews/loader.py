@@ -86,6 +86,18 @@ class CrewSpec(_Strict):
     mcp_servers: dict[str, MCPServerSpec] = Field(default_factory=dict)
 
 
+def tools_by_name(tools: Mapping[str, Tool] | Sequence[Tool]) -> dict[str, Tool]:
+    """A tool registry given as a mapping or a list, by the names YAML uses."""
+    return dict(tools) if isinstance(tools, Mapping) else {tool.name: tool for tool in tools}
+
+
+def types_by_name(
+    types: Mapping[str, type[BaseModel]] | Sequence[type[BaseModel]],
+) -> dict[str, type[BaseModel]]:
+    """An output-type registry given as a mapping or a list, by class name."""
+    return dict(types) if isinstance(types, Mapping) else {t.__name__: t for t in types}
+
+
 def read_yaml(path: Path) -> tuple[Any, Lines]:
     """The document in ``path`` and the line of each key (by its path of keys)."""
     try:
@@ -168,7 +180,7 @@ def crew_arguments(
         data, lines = read_yaml(crew_file)
         spec = parse_spec(CrewSpec, data or {}, crew_file, lines, ())
     known = dict(BUILTIN_TOOLS)
-    known.update(tools if isinstance(tools, Mapping) else {t.name: t for t in tools})
+    known.update(tools_by_name(tools))
     servers: dict[str, Any] = {}
     if spec.mcp_servers:
         try:
@@ -176,11 +188,7 @@ def crew_arguments(
         except ImportError as exc:
             raise yaml_error(crew_file, lines, ("mcp_servers",), str(exc)) from None
     registry = ToolRegistry(known, knowledge=knowledge, tenant=tenant, servers=servers)
-    types = (
-        dict(output_types)
-        if isinstance(output_types, Mapping)
-        else {t.__name__: t for t in output_types}
-    )
+    types = types_by_name(output_types)
     agents_path = _locate(base, spec.agents)
     agents = _agents(agents_path, registry)
     tasks = _tasks(_locate(base, spec.tasks), agents, registry, types, guardrails or {})

@@ -21,9 +21,10 @@ class UnknownFlow(AgentrigError, LookupError):
 
 
 class FlowCatalog:
-    """The flows of ``crews.folder`` (and the ready-made ones, with ``crews`` built with
-    ``examples=True``) by name; ``functions`` and ``output_types`` resolve the names their
-    YAML uses; runs are stored in ``database_url`` (else the configured database)."""
+    """The flows of ``crews.folder`` (and the ready-made ones, with ``examples``) by name;
+    ``functions`` and ``output_types`` (else the crews' types) resolve the names their YAML
+    uses, the crews' tools their agents' tools; runs are stored in ``database_url`` (else
+    the configured database)."""
 
     def __init__(
         self,
@@ -36,7 +37,7 @@ class FlowCatalog:
     ) -> None:
         self.crews = crews
         self.functions = functions
-        self.output_types = output_types
+        self.output_types = crews.output_types if output_types is None else output_types
         self.database_url = database_url
         self.paths: dict[str, Path] = {
             **(find_flows(EXAMPLES) if examples else {}),
@@ -69,7 +70,7 @@ class FlowCatalog:
             crews=lambda crew: self.crews.get(crew, tenant),
             functions=self.functions,
             output_types=self.output_types,
-            tools=dict(self.crews.tools) if isinstance(self.crews.tools, dict) else None,
+            tools=self.crews.tools,
             knowledge=self.crews.knowledge,
             tenant=tenant,
             router=self.crews.router,

@@ -27,7 +27,7 @@ Conditions: ``always``, ``on_success``, ``on_failure``, ``{output_contains: text
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from agentrig.crews.loader import (
     build_agent,
     parse_spec,
     read_yaml,
+    tools_by_name,
+    types_by_name,
     yaml_error,
 )
 from agentrig.crews.tools import ToolRegistry
@@ -59,6 +61,7 @@ from agentrig.flows.conditions import (
 )
 from agentrig.flows.flow import Flow
 from agentrig.flows.steps import Human
+from agentrig.tools.base import Tool
 
 TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool, "list": list}
 TYPES |= {"dict": dict, "any": Any}
@@ -110,8 +113,8 @@ def load_flow(
     *,
     crews: Mapping[str, Crew] | Callable[[str], Crew] | None = None,
     functions: Mapping[str, Callable[..., Any]] | None = None,
-    output_types: Mapping[str, type[BaseModel]] | None = None,
-    tools: Mapping[str, Any] | None = None,
+    output_types: Mapping[str, type[BaseModel]] | Sequence[type[BaseModel]] = (),
+    tools: Mapping[str, Tool] | Sequence[Tool] = (),
     knowledge: Any = None,
     tenant: str = "default",
     **options: Any,
@@ -127,13 +130,15 @@ def load_flow(
         crews,
         file.parent.parent,
         router=options.get("router"),
-        tools=tools or {},
-        output_types=output_types or {},
+        tools=tools,
+        output_types=output_types,
         knowledge=knowledge,
         tenant=tenant,
     )
-    registry = ToolRegistry({**BUILTIN_TOOLS, **(tools or {})}, knowledge=knowledge, tenant=tenant)
-    resolve = _Resolver(file, lines, functions or {}, output_types or {})
+    registry = ToolRegistry(
+        {**BUILTIN_TOOLS, **tools_by_name(tools)}, knowledge=knowledge, tenant=tenant
+    )
+    resolve = _Resolver(file, lines, functions or {}, types_by_name(output_types))
     agents = {}
     for agent_name, agent_spec in spec.agents.items():
         at = ("agents", agent_name)
