@@ -4,6 +4,7 @@ with live progress, and resume a paused one after a review."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from agentrig.cli import ConfigOption, _run, app, console, errors, open_router
 from agentrig.config import Settings
-from agentrig.crews import Crew, CrewResult, CrewState, CrewStream
+from agentrig.crews import Crew, CrewResult, CrewState
 from agentrig.crews import catalog as crew_catalog
 from agentrig.crews.catalog import CrewCatalog
 from agentrig.crews.progress import describe
@@ -91,7 +92,8 @@ def list_crews(crews: CrewsOption = None, config: ConfigOption = None) -> None:
     _run(main, config)
 
 
-async def _follow(stream: CrewStream, quiet: bool) -> CrewResult:
+async def follow(stream: Any, quiet: bool, describe: Callable[[Any], str | None] = describe) -> Any:
+    """Print a progress line per event of a crew's (or a flow's) stream; its result."""
     async for event in stream.events():
         line = describe(event)
         if line and not quiet:
@@ -163,7 +165,7 @@ def run_crew(
     async def main(settings: Settings) -> CrewResult:
         async with open_router(settings) as (router, _):
             crew = _load(settings, crews, name, router)
-            return await _follow(crew.kickoff_streamed(_inputs(input or [])), quiet)
+            return await follow(crew.kickoff_streamed(_inputs(input or [])), quiet)
 
     _report(_run(main, config), as_json, state_file)
 
@@ -199,7 +201,7 @@ def resume_crew(
             raise ConfigError("nothing decided: give --approve TASK or --revise TASK FEEDBACK")
         async with open_router(settings) as (router, _):
             crew = _load(settings, crews, state.crew, router)
-            return await _follow(crew.resume_streamed(state), quiet)
+            return await follow(crew.resume_streamed(state), quiet)
 
     result = _run(main, config)
     state_path.write_text(result.state.to_string())

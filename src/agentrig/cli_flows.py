@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentrig.cli import ConfigOption, _run, app, console, errors
-from agentrig.cli_crews import CrewsOption, _folder, _inputs
+from agentrig.cli_crews import CrewsOption, _folder, _inputs, follow
 from agentrig.config import Settings
 from agentrig.crews import catalog as crew_catalog
 from agentrig.crews.catalog import CrewCatalog
@@ -28,7 +28,6 @@ from agentrig.flows import (
     FlowInterruption,
     FlowResult,
     FlowRun,
-    FlowStream,
     NotResumable,
 )
 from agentrig.flows.catalog import FlowCatalog
@@ -77,18 +76,6 @@ async def _open(
             yield _catalog(settings, crews, router), FlowRunStore(database)
         finally:
             await router.aclose()
-
-
-# --- progress ---------------------------------------------------------------------------
-
-
-async def _follow(stream: FlowStream, quiet: bool) -> FlowResult:
-    async for event in stream.events():
-        line = describe(event)
-        if line and not quiet:
-            errors.print(line, markup=False, highlight=False)
-    assert stream.result is not None
-    return stream.result
 
 
 # --- the closing report -----------------------------------------------------------------
@@ -246,7 +233,7 @@ def run_flow(
         inputs = _inputs(input or [])
         async with _open(settings, crews) as (catalog, store):
             flow = catalog.get(name)
-            return await _follow(flow.run_streamed(inputs, store=store), quiet)
+            return await follow(flow.run_streamed(inputs, store=store), quiet, describe)
 
     _report(_run(main, config), as_json, _options(config, crews))
 
@@ -282,7 +269,7 @@ def resume_flow(
             run = FlowRun.from_json(stored.data)
             _decide(run, approve or [], revise if revise and revise[0] else None, reply, options)
             flow = catalog.get(stored.flow, stored.tenant)
-            return await _follow(flow.resume_streamed(run, store=store), quiet)
+            return await follow(flow.resume_streamed(run, store=store), quiet, describe)
 
     _report(_run(main, config), as_json, options)
 

@@ -81,7 +81,6 @@ def test_every_condition_and_their_combinations():
     assert isinstance(either, Or) and either.holds(failed, variables)
     assert not either.holds(done, variables)
     assert isinstance(~OnSuccess(), Not) and (~OnSuccess()).holds(failed, variables)
-    assert OnSuccess() & (lambda s, v: v["drafts"] > 1)
     assert (OnSuccess() & (lambda s, v: v["drafts"] > 1)).holds(done, variables)
     assert not (OnSuccess() & (lambda s, v: v["drafts"] > 5)).holds(done, variables)
     assert (~(OnFailure() | OnSuccess())).label == "not (on failure or on success)"

@@ -132,7 +132,7 @@ async def run_function(function: Callable[..., Any], context: FlowContext) -> St
 # --- crews --------------------------------------------------------------------------
 
 
-def crew_inputs(crew: Crew, context: FlowContext) -> dict[str, Any]:
+def crew_inputs(context: FlowContext) -> dict[str, Any]:
     """The crew's kickoff inputs: the variables, and ``output`` (the last step's)."""
     return {**_as_dict(context.variables), "output": context.output}
 
@@ -143,7 +143,7 @@ async def run_crew(
     stream = (
         crew.resume_streamed(CrewState.from_json(paused.data))
         if paused is not None
-        else crew.kickoff_streamed(crew_inputs(crew, context))
+        else crew.kickoff_streamed(crew_inputs(context))
     )
     async for event in stream.events():
         emit(event)

@@ -79,8 +79,7 @@ def _assemble(row: Any, steps: Sequence[str]) -> StoredFlowRun:
     for step in history:
         step.pop(AFTER, None)
     data["history"] = history
-    paused = data.get("paused") or {}
-    usages = [step.get("usage", {}) for step in history] + [paused.get("usage", {})]
+    input_tokens, output_tokens, cost_micros = _totals(data, history)
     return StoredFlowRun(
         id=row.id,
         tenant=row.tenant,
@@ -91,12 +90,23 @@ def _assemble(row: Any, steps: Sequence[str]) -> StoredFlowRun:
         error=data.get("error"),
         job_id=row.job_id,
         steps=len(history),
-        input_tokens=sum(u.get("input_tokens", 0) for u in usages),
-        output_tokens=sum(u.get("output_tokens", 0) for u in usages),
-        cost_micros=sum(s.get("cost_micros", 0) for s in history) + paused.get("cost_micros", 0),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_micros=cost_micros,
         created_at=row.created_at,
         updated_at=updated_at,
         finished_at=row.finished_at,
+    )
+
+
+def _totals(data: dict[str, Any], history: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """Input tokens, output tokens and cost of a record's steps and its paused step."""
+    parts = [*history, data.get("paused") or {}]
+    usages = [part.get("usage") or {} for part in parts]
+    return (
+        sum(u.get("input_tokens", 0) for u in usages),
+        sum(u.get("output_tokens", 0) for u in usages),
+        sum(part.get("cost_micros", 0) for part in parts),
     )
 
 
@@ -104,7 +114,7 @@ def _split(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, str]]]
     """A whole record as the head row's values and its step rows."""
     history = data.get("history", [])
     head = {key: value for key, value in data.items() if key != "history"}
-    paused = data.get("paused") or {}
+    input_tokens, output_tokens, cost_micros = _totals(data, history)
     now = datetime.now(UTC)
     values = {
         "status": data["status"],
@@ -112,11 +122,9 @@ def _split(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, str]]]
         "data": json.dumps(head),
         "error": _text(data.get("error")),
         "steps": len(history),
-        "input_tokens": sum(s.get("usage", {}).get("input_tokens", 0) for s in history)
-        + paused.get("usage", {}).get("input_tokens", 0),
-        "output_tokens": sum(s.get("usage", {}).get("output_tokens", 0) for s in history)
-        + paused.get("usage", {}).get("output_tokens", 0),
-        "cost_micros": sum(s.get("cost_micros", 0) for s in history) + paused.get("cost_micros", 0),
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cost_micros": cost_micros,
         "updated_at": now,
         "finished_at": now if data["status"] in ENDED else None,
     }
@@ -178,9 +186,7 @@ class FlowRunStore:
         (position, JSON) and, if given, the head (the record's text without history, and
         its columns), inserted or updated. On a SQLite file it is written at once
         (``Database.write_now``), else through ``Database.write``."""
-        statements: list[tuple[str, Sequence[Any]]] = [
-            (_SQLITE_STEP, (run_id, position, text)) for position, text in steps
-        ]
+        values: tuple[Any, ...] | None = None
         sqlite = self.database.is_sqlite
         if head is not None:
             text, columns = head
@@ -193,10 +199,15 @@ class FlowRunStore:
                 _text(columns.error), columns.steps, columns.input_tokens,
                 columns.output_tokens, columns.cost_micros, now, now, finished,
             )  # fmt: skip
-            statements.append((_SQLITE_HEAD, values))
         if not sqlite:
-            await self.database.write(lambda connection: _put_postgres(connection, statements))
-        elif self.database.write_now(statements) is None:
+            await self.database.write(lambda c: _put_postgres(c, run_id, list(steps), values))
+            return
+        statements: list[tuple[str, Sequence[Any]]] = [
+            (_SQLITE_STEP, (run_id, position, text)) for position, text in steps
+        ]
+        if values is not None:
+            statements.append((_SQLITE_HEAD, values))
+        if self.database.write_now(statements) is None:
             await self.database.write(lambda c: [c.exec_driver_sql(*s) for s in statements])
 
     async def create(self, data: dict[str, Any], *, status: str | None = None) -> None:
@@ -296,15 +307,17 @@ class FlowRunStore:
         await self.database.write(lambda connection: connection.execute(statement))
 
 
-def _put_postgres(connection: Connection, statements: list[tuple[str, Sequence[Any]]]) -> None:
+def _put_postgres(
+    connection: Connection,
+    run_id: str,
+    steps: list[tuple[int, str]],
+    head: tuple[Any, ...] | None,
+) -> None:
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    for sql, parameters in statements:
-        if sql is _SQLITE_STEP:
-            _insert_steps(connection, parameters[0], [(parameters[1], parameters[2])])
-            continue
-        values = dict(zip(_HEAD, parameters, strict=True))
-        statement = pg_insert(FlowRunRow).values(values)
+    _insert_steps(connection, run_id, steps)
+    if head is not None:
+        statement = pg_insert(FlowRunRow).values(dict(zip(_HEAD, head, strict=True)))
         statement = statement.on_conflict_do_update(
             index_elements=["id"], set_={c: statement.excluded[c] for c in _UPDATED}
         )
