@@ -286,9 +286,12 @@ def serve(
     }
 
     async def check(settings: Settings) -> Settings:
+        from agentrig.cli_knowledge import migrate_on_start
+
         settings.server = settings.server.model_copy(update=overrides)
         if insecure:
             settings.server.insecure = True
+        await migrate_on_start(settings)
         database = await Database.open(settings)
         try:
             keys = await ApiKeyStore(database).count()

@@ -19,22 +19,35 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from agentrig.cli import ConfigOption, _run, app, console
 from agentrig.config import Settings
+from agentrig.knowledge.edge import EdgeVectorStore
+from agentrig.knowledge.migrate import Migrated, legacy_collections, migrate
+from agentrig.knowledge.qdrant import QdrantVectorStore
 from agentrig.knowledge.retrieval import MODES
 from agentrig.knowledge.service import Knowledge
+from agentrig.knowledge.vectors import VectorStore
 from agentrig.llm.router import ModelRouter
 from agentrig.store import Database, SQLUsageLedger
 
 LOCAL_TENANT = "default"  # the tenant of a server without API keys
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
+knowledge_app = typer.Typer(help="The vector store's upkeep.", no_args_is_help=True)
 
 
 @asynccontextmanager
 async def open_knowledge(settings: Settings) -> AsyncIterator[Knowledge]:
+    await migrate_on_start(settings)
     database = await Database.open(settings)
     router = ModelRouter.from_settings(settings, ledger=SQLUsageLedger(database))
     knowledge = Knowledge.open(settings, database, router)
@@ -177,24 +190,33 @@ def chat(
 def eval_retrieval(
     dataset: Annotated[Path, typer.Option(help="A BEIR folder: corpus, queries, qrels.")],
     modes: Annotated[str, typer.Option(help="Comma-separated modes.")] = ",".join(MODES),
+    split: Annotated[
+        str, typer.Option(help="The qrels to score: qrels/SPLIT.tsv (tune on train).")
+    ] = "test",
     data_dir: Annotated[
         Path | None, typer.Option(help="Keep the index here (default: a temporary folder).")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """nDCG@10 and recall@10 of dense, keyword and hybrid retrieval on a BEIR dataset."""
-    from agentrig.knowledge.evaluation import Dataset, evaluate, ingest_corpus
+    """nDCG@10, recall@10 and search latency of dense, keyword and hybrid retrieval on a
+    BEIR dataset, and the size of the index."""
+    from agentrig.knowledge.evaluation import TENANT, Dataset, evaluate, ingest_corpus
 
     chosen = [mode.strip() for mode in modes.split(",") if mode.strip()]
     if unknown := [mode for mode in chosen if mode not in MODES]:
         raise typer.BadParameter(f"unknown mode(s) {unknown}; choose from {list(MODES)}")
-    data = Dataset.load(dataset)
+    try:
+        data = Dataset.load(dataset, split)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     async def main(settings: Settings) -> None:
         folder = data_dir or Path(tempfile.mkdtemp(prefix="agentrig-eval-"))
         settings = settings.model_copy(update={"data_dir": folder, "database_url": None})
-        settings.knowledge = settings.knowledge.model_copy(update={"qdrant_path": None})
+        settings.knowledge = settings.knowledge.model_copy(
+            update={"qdrant_path": None, "vectors_path": None}
+        )
         settings.files = settings.files.model_copy(update={"backend": "local", "directory": None})
         async with open_knowledge(settings) as knowledge:
             with _progress() as progress:
@@ -203,23 +225,97 @@ def eval_retrieval(
                     knowledge, data, "eval", progress=lambda n: progress.advance(task, n)
                 )
             scores = await evaluate(knowledge, data, "eval", documents, modes=chosen)  # type: ignore[arg-type]
-        table = Table("mode", "nDCG@10", "recall@10", "queries", "seconds")
+            chunks = await knowledge.vectors.count("eval", TENANT)
+        table = Table(
+            "mode", "nDCG@10", "recall@10", "queries", "p50 ms", "p95 ms", "seconds",
+            title=f"{escape(dataset.name)}, split {escape(split)}",
+        )  # fmt: skip
         for score in scores:
             table.add_row(
                 score.mode,
                 f"{score.ndcg_at_10:.3f}",
                 f"{score.recall_at_10:.3f}",
                 str(score.queries),
+                f"{score.p50_ms:.1f}",
+                f"{score.p95_ms:.1f}",
                 f"{score.seconds:.1f}",
             )
         console.print(table)
+        size = _index_size(settings)
+        where = f", {size / 1e6:.1f} MB on disk" if size is not None else ""
+        console.print(f"index: {chunks} chunks of {len(documents)} documents{where}")
         if json_out is not None:
-            json_out.write_text(json.dumps([score.__dict__ for score in scores], indent=2))
+            rows = [{**score.__dict__, "split": split} for score in scores]
+            json_out.write_text(json.dumps(rows, indent=2))
 
     _run(main, config)
 
 
+def _index_size(settings: Settings) -> int | None:
+    """Bytes of the embedded vector store's files; None with a Qdrant server."""
+    if settings.knowledge.qdrant_url:
+        return None
+    folders = {settings.vectors_path, settings.qdrant_path}  # the store's, and the older one's
+    return sum(
+        path.stat().st_size
+        for folder in folders
+        if folder.is_dir()
+        for path in folder.rglob("*")
+        if path.is_file()
+    )
+
+
 app.add_typer(eval_app, name="eval")
+
+
+async def migrate_on_start(settings: Settings) -> None:
+    """Before a command opens the embedded store: move the knowledge bases an earlier
+    agentrig kept in qdrant-client's local mode, with a progress bar (once)."""
+    if settings.knowledge.qdrant_url or not legacy_collections(settings.qdrant_path):
+        return
+    console.print(f"moving the knowledge bases at {settings.qdrant_path} to the vector engine")
+    await _migrate(settings)
+
+
+async def _migrate(settings: Settings) -> Migrated:
+    if settings.knowledge.qdrant_url:
+        store: VectorStore = QdrantVectorStore.from_settings(settings)
+    else:
+        store = EdgeVectorStore.from_settings(settings, check_legacy=False)
+    with _progress() as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(kb: str, done: int, total: int) -> None:
+            if kb not in tasks:
+                tasks[kb] = progress.add_task(escape(kb), total=total)
+            progress.update(tasks[kb], completed=done)
+
+        try:
+            moved = await migrate(settings.qdrant_path, store, progress=report)
+        finally:
+            await store.aclose()
+    for kb, count in moved.counts.items():
+        console.print(f"{escape(kb)}: {count} chunks moved")
+    if moved.kept_at is not None:
+        console.print(f"the old store is kept at {moved.kept_at}: delete it when satisfied")
+    return moved
+
+
+@knowledge_app.command("migrate")
+def migrate_command(config: ConfigOption = None) -> None:
+    """Move the knowledge bases of an earlier agentrig's embedded store (qdrant-client's
+    local mode, at `knowledge.qdrant_path`) into the configured vector store."""
+
+    async def main(settings: Settings) -> None:
+        if not legacy_collections(settings.qdrant_path):
+            console.print(f"nothing to migrate: no knowledge bases at {settings.qdrant_path}")
+            return
+        await _migrate(settings)
+
+    _run(main, config)
+
+
+app.add_typer(knowledge_app, name="knowledge")
 
 
 @app.command()
@@ -245,6 +341,7 @@ def worker(
                 'agentrig worker runs the jobs of [jobs] backend = "redis"; with the local '
                 "backend the server runs its jobs itself"
             )
+        await migrate_on_start(settings)
         database = await Database.open(settings)
         router = ModelRouter.from_settings(settings, ledger=SQLUsageLedger(database))
         knowledge = Knowledge.open(settings, database, router)

@@ -173,21 +173,32 @@ class FilesSettings(_Section):
 class KnowledgeSettings(_Section):
     """The ``[knowledge]`` section: ingestion, the vector store and retrieval.
 
-    Vectors live in Qdrant: embedded under ``qdrant_path`` (default ``data_dir/qdrant``)
-    unless ``qdrant_url`` names a server (``qdrant_api_key_env`` its key's variable)."""
+    Vectors live in Qdrant: its engine embedded under ``vectors_path`` (default
+    ``data_dir/vectors``) unless ``qdrant_url`` names a server (``qdrant_api_key_env`` its
+    key's variable). ``qdrant_path`` (default ``data_dir/qdrant``) is where agentrig kept
+    embedded vectors before, read by ``agentrig knowledge migrate``. The embedded engine
+    rebuilds its index in the background after ``optimize_after`` new chunks and searches
+    its HNSW graphs ``hnsw_ef`` wide."""
 
     chunk_size: int = Field(default=1000, ge=16, le=100_000)  # tokens
     chunk_overlap: int = Field(default=200, ge=0)
     max_file_mb: float = Field(default=50, gt=0)
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    vectors_path: Path | None = None
+    optimize_after: int = Field(default=20_000, ge=100)
+    hnsw_ef: int = Field(default=128, ge=8, le=4096)
     qdrant_path: Path | None = None
     qdrant_url: str | None = None
     qdrant_api_key_env: str | None = None
     default_kb: str = "default"
     top_k: int = Field(default=5, ge=1, le=200)
-    dense_weight: float = Field(default=1.0, ge=0)
-    keyword_weight: float = Field(default=1.0, ge=0)
+    # hybrid search: how the two rankings are fused (knowledge/fusion.py), chosen on BEIR
+    # SciFact's train queries with bench/tune_retrieval.py; rrf_k is used by "rrf" only
+    fusion: Literal["rrf", "convex", "dbsf"] = "convex"
+    dense_weight: float = Field(default=0.45, ge=0, allow_inf_nan=False)
+    keyword_weight: float = Field(default=0.55, ge=0, allow_inf_nan=False)
     rrf_k: int = Field(default=60, ge=1)
+    fusion_candidates: int = Field(default=100, ge=1, le=10_000)  # per ranking, at least
     min_score: float | None = None  # similarity threshold on dense scores
     prompts_file: Path | None = None  # Jinja2 prompts of the knowledge chat (see rag/prompts.toml)
     chat_model: str = "default"  # the role or provider/model the knowledge chat answers with
@@ -198,6 +209,15 @@ class KnowledgeSettings(_Section):
             raise ValueError(
                 f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
                 f"chunk_size ({self.chunk_size})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _a_ranking_counts(self) -> KnowledgeSettings:
+        if self.dense_weight == 0 and self.keyword_weight == 0:
+            raise ValueError(
+                "dense_weight and keyword_weight are both 0: hybrid search would rank "
+                "nothing; give at least one of them a positive weight"
             )
         return self
 
@@ -259,6 +279,10 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.knowledge.qdrant_path or self.data_dir / "qdrant"
+
+    @property
+    def vectors_path(self) -> Path:
+        return self.knowledge.vectors_path or self.data_dir / "vectors"
 
     @property
     def effective_database_url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -63,6 +64,33 @@ def test_eval_retrieval_on_the_labeled_sample(tmp_path, monkeypatch):
         app, ["eval", "retrieval", "--dataset", str(SAMPLES / "kb-eval"), "--modes", "magic"]
     )
     assert bad.exit_code != 0 and "unknown mode" in bad.output
+
+
+def test_eval_retrieval_scores_the_split_asked_with_latency_and_index_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTRIG_DATA_DIR", str(tmp_path / "untouched"))
+    dataset = tmp_path / "beir"
+    (dataset / "qrels").mkdir(parents=True)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (dataset / name).write_bytes((SAMPLES / "kb-eval" / name).read_bytes())
+    judged = (SAMPLES / "kb-eval" / "qrels" / "test.tsv").read_text().splitlines()
+    (dataset / "qrels" / "train.tsv").write_text("\n".join(judged[:6]) + "\n")  # 5 judgements
+    out = tmp_path / "train.json"
+    args = ["eval", "retrieval", "--dataset", str(dataset), "--modes", "keywords,hybrid"]
+    result = CliRunner().invoke(app, [*args, "--split", "train", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert [row["mode"] for row in rows] == ["keywords", "hybrid"]
+    queries = len({line.split("\t")[0] for line in judged[1:6]})
+    for row in rows:
+        assert (row["split"], row["queries"]) == ("train", queries)
+        assert 0 < row["p50_ms"] <= row["p95_ms"]
+    assert "split train" in result.output and "p95 ms" in result.output
+    documents = len((dataset / "corpus.jsonl").read_text().splitlines())
+    index = re.search(rf"index: (\d+) chunks of {documents} documents, ([\d.]+) MB", result.output)
+    assert index and int(index[1]) >= documents and float(index[2]) > 0, result.output
+    for split, error in (("dev", "splits here: ['train']"), ("../test", "expected a name")):
+        bad = CliRunner().invoke(app, [*args, "--split", split])
+        assert bad.exit_code != 0 and error in " ".join(bad.output.split()), bad.output
 
 
 def test_ingest_skips_unchanged_files_replaces_changed_ones_and_chat_answers(tmp_path, monkeypatch):

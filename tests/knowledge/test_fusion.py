@@ -1,4 +1,4 @@
-"""Weighted reciprocal rank fusion on hand-made rankings."""
+"""Weighted rank and score fusion on hand-made rankings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from agentrig.knowledge.fusion import reciprocal_rank_fusion
+from agentrig.knowledge.fusion import FUSION_METHODS, fuse, reciprocal_rank_fusion, score_fusion
 from agentrig.knowledge.vectors import Hit
 
 
@@ -93,3 +93,57 @@ def test_invalid_arguments_are_refused():
         reciprocal_rank_fusion([(1.0, [hit("a")])], k=-1, top_k=1)
     with pytest.raises(ValueError, match="negative"):
         reciprocal_rank_fusion([(-1.0, [hit("a")])], top_k=1)
+
+
+def test_convex_fusion_adds_weighted_min_max_normalised_scores():
+    dense = [hit("a", score=0.9), hit("b", score=0.7), hit("c", score=0.5)]
+    keywords = [hit("c", score=20.0), hit("d", score=15.0), hit("a", score=10.0)]
+    fused = score_fusion([(0.6, dense), (0.4, keywords)], normalization="convex", top_k=10)
+    expected = {
+        ("a", 0): 0.6 * 1.0 + 0.4 * 0.0,  # best dense, last keyword candidate
+        ("b", 0): 0.6 * 0.5,
+        ("c", 0): 0.6 * 0.0 + 0.4 * 1.0,
+        ("d", 0): 0.4 * 0.5,  # not in the dense ranking: nothing from it
+    }
+    assert keys(fused) == [("a", 0), ("c", 0), ("b", 0), ("d", 0)]
+    assert {key: h.score for key, h in zip(keys(fused), fused, strict=True)} == pytest.approx(
+        expected
+    )
+    # by rank, c (1st and 3rd) and a (1st and 3rd) tie; by score the gap between them counts
+    assert keys(fuse([(1.0, dense), (1.0, keywords)], method="rrf", top_k=2)) == [
+        ("a", 0),
+        ("c", 0),
+    ]
+    wide = [hit("a", score=0.9), hit("b", score=0.89), hit("c", score=0.2)]
+    narrow = [hit("c", score=10.0), hit("b", score=9.9), hit("a", score=9.8)]
+    assert keys(fuse([(1.0, wide), (1.0, narrow)], method="convex", top_k=1)) == [("b", 0)]
+
+
+def test_dbsf_maps_three_standard_deviations_around_the_mean():
+    dense = [hit("a", score=3.0), hit("b", score=1.0)]  # mean 2, std 1: 3 -> 4/6, 1 -> 2/6
+    fused = fuse([(1.0, dense)], method="dbsf", top_k=5)
+    assert [h.score for h in fused] == pytest.approx([4 / 6, 2 / 6])
+    keywords = [hit("b", score=7.0), hit("c", score=7.0)]  # all alike: each scores 1
+    fused = fuse([(1.0, dense), (0.5, keywords)], method="dbsf", top_k=5)
+    assert keys(fused) == [("b", 0), ("a", 0), ("c", 0)]
+    assert [h.score for h in fused] == pytest.approx([2 / 6 + 0.5, 4 / 6, 0.5])
+
+
+def test_score_fusion_keeps_fields_best_rank_and_deterministic_ties():
+    ranking = [hit("a", 0, 5.0, page=2), hit("b", 0, 3.0), hit("a", 0, 1.0), hit("c", 0, 3.0)]
+    fused = fuse([(1.0, ranking)], method="convex", top_k=10)
+    assert keys(fused) == [("a", 0), ("b", 0), ("c", 0)]  # a once, b and c tie: by key
+    assert [h.score for h in fused] == pytest.approx([1.0, 0.0, 0.0])  # a's repeat is left out
+    assert (fused[0].page, fused[0].text) == (2, "a#0")
+    assert fuse([(1.0, []), (0.0, ranking)], method="convex", top_k=3) == []
+    assert fuse([(1.0, ranking[1:2])], method="convex", top_k=3)[0].score == 1.0  # one hit
+
+
+def test_fuse_refuses_unknown_methods_and_bad_arguments():
+    with pytest.raises(ValueError, match="fusion method must be one of"):
+        fuse([(1.0, [hit("a")])], method="magic", top_k=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="top_k"):
+        fuse([(1.0, [hit("a")])], method="convex", top_k=0)
+    with pytest.raises(ValueError, match="negative"):
+        fuse([(-0.5, [hit("a")])], method="dbsf", top_k=1)
+    assert set(FUSION_METHODS) == {"rrf", "convex", "dbsf"}

@@ -1,32 +1,18 @@
-"""The Qdrant vector store, embedded in a temporary folder: dense search, tenants,
-re-indexing, deletes, hashes, metadata filters, knowledge base names, shared clients."""
+"""The vector store contract, on both backends (tests/knowledge/conftest.py): dense
+search, tenants, re-indexing, deletes, hashes, metadata filters, knowledge base names."""
 
 from __future__ import annotations
 
-import asyncio
 import math
-import random
-import subprocess
-import sys
-import time
 
 import pytest
 
-from agentrig.config import load_settings
 from agentrig.knowledge.vectors import (
     ChunkRecord,
-    QdrantVectorStore,
     VectorStore,
     collection_name,
     point_id,
 )
-
-
-@pytest.fixture
-async def store(tmp_path):
-    store = QdrantVectorStore(tmp_path / "qdrant")
-    yield store
-    await store.aclose()
 
 
 def record(
@@ -201,107 +187,3 @@ async def test_delete_kb_and_vector_sizes(store):
     assert await store.count("kb") == 0
     await store.upsert("kb", [record("a", 0, [1.0, 0.0, 0.0])])  # created anew, any size
     assert await store.count("kb") == 1
-
-
-async def test_stores_of_one_process_share_the_embedded_client(tmp_path):
-    first, second = QdrantVectorStore(tmp_path / "q"), QdrantVectorStore(tmp_path / "q")
-    await first.upsert("kb", [record("a", 0, [1.0, 0.0])])
-    assert await second.count("kb") == 1
-    await first.aclose()
-    await second.upsert("kb", [record("b", 0, [1.0, 0.0])])
-    assert await second.count("kb") == 2
-    await second.delete_kb("kb")
-    assert await second.count("kb") == 0
-    await second.aclose()
-    reopened = QdrantVectorStore(tmp_path / "q")  # closed with the last store: free again
-    assert await reopened.count("kb") == 0
-    await reopened.aclose()
-
-
-async def test_embedded_qdrant_leaves_the_event_loop_free(store):
-    """Embedded Qdrant works in a thread: the event loop runs on while it stores 3,000 chunks
-    (seconds: it commits each to SQLite alone), and concurrent calls take turns."""
-    rng = random.Random(3)
-    records = [
-        record(f"doc{i // 10}", i % 10, [rng.random() for _ in range(8)], f"chunk {i} of {i // 10}")
-        for i in range(3000)
-    ]
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    started = time.perf_counter()
-    await store.upsert("kb", records)
-    elapsed = time.perf_counter() - started
-    ticker.cancel()
-    # a blocked loop would not tick at all, a free one about 100 times a second
-    assert ticks >= max(10, 20 * elapsed), (ticks, elapsed)
-
-    async def search(i: int) -> list[tuple[str, int]]:
-        hits = await store.search_keywords("kb", f"chunk {i}", tenant="acme", top_k=3)
-        return [(hit.document_id, hit.chunk_index) for hit in hits]
-
-    together = await asyncio.gather(store.count("kb"), *(search(i) for i in range(0, 3000, 300)))
-    assert together == [3000, *[await search(i) for i in range(0, 3000, 300)]]
-    assert together[1][0] == ("doc0", 0)
-
-
-async def test_another_process_cannot_open_a_folder_in_use(store, tmp_path):
-    await store.upsert("kb", [record("a", 0, [1.0, 0.0])])
-    code = (
-        "import asyncio, sys\n"
-        "from agentrig.knowledge.vectors import QdrantVectorStore\n"
-        "try:\n"
-        "    asyncio.run(QdrantVectorStore(sys.argv[1]).count('kb'))\n"
-        "except RuntimeError as exc:\n"
-        "    print(exc)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "qdrant")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "in use by another process" in result.stdout
-    assert "qdrant_url" in result.stdout
-
-
-def test_from_settings_picks_embedded_or_server(tmp_path, monkeypatch):
-    embedded = QdrantVectorStore.from_settings(load_settings())
-    assert embedded.embedded
-    monkeypatch.setenv("AGENTRIG_KNOWLEDGE__QDRANT_URL", "http://127.0.0.1:6333")
-    assert not QdrantVectorStore.from_settings(load_settings()).embedded
-    with pytest.raises(ValueError, match="either a path"):
-        QdrantVectorStore(tmp_path, url="http://127.0.0.1:6333")
-
-
-async def test_timing_of_ten_thousand_chunks(store):
-    """Not a target: prints how long embedded Qdrant takes at 10,000 384-dim chunks."""
-    rng = random.Random(7)
-    words = [f"term{i}" for i in range(5000)]
-    vectors = [[rng.gauss(0, 1) for _ in range(384)] for _ in range(10_000)]
-    records = [
-        ChunkRecord("acme", f"doc{i // 10}", i % 10, " ".join(rng.choices(words, k=150)), vector)
-        for i, vector in enumerate(vectors)
-    ]
-    started = time.perf_counter()
-    await store.upsert("bench", records)
-    upserted = time.perf_counter()
-    dense = await store.search_dense("bench", vectors[1234], tenant="acme", top_k=10)
-    searched = time.perf_counter()
-    keywords = await store.search_keywords(
-        "bench", "term1 term42 term4242", tenant="acme", top_k=10
-    )
-    done = time.perf_counter()
-    assert (dense[0].document_id, dense[0].chunk_index) == ("doc123", 4)
-    assert len(keywords) == 10
-    print(
-        f"\nembedded Qdrant, 10,000 chunks: upsert {upserted - started:.2f} s, "
-        f"dense query {1000 * (searched - upserted):.0f} ms, "
-        f"keyword query {1000 * (done - searched):.0f} ms"
-    )

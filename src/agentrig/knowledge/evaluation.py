@@ -1,11 +1,13 @@
-"""Retrieval quality on a BEIR-format dataset: nDCG@10 and recall@10.
+"""Retrieval quality on a BEIR-format dataset: nDCG@10, recall@10 and query latency.
 
 A BEIR directory holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
-(``_id``, ``text``) and ``qrels/test.tsv`` (query id, corpus id, relevance). The corpus
+(``_id``, ``text``) and ``qrels/<split>.tsv`` (query id, corpus id, relevance; splits
+such as ``train`` and ``test``: tune on one, report the other). The corpus
 goes through the real ingestion path (each entry a Markdown document: the title as its
 heading, then the text), the queries through the real retrieval path, once per mode; a
 document's rank is that of its best chunk. The metrics are the usual ones (as in BEIR
 and pytrec_eval): graded nDCG with log2 discounts, and recall of the relevant documents.
+Each search is timed, embedding the query included: p50 and p95 per mode.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentrig.knowledge.retrieval import MODES, Mode
-from agentrig.knowledge.service import Knowledge
+
+if TYPE_CHECKING:  # the store is not needed to load a dataset or compute a metric
+    from agentrig.knowledge.service import Knowledge
 
 TENANT = "eval"
 
@@ -32,6 +37,10 @@ class Dataset:
 
     @classmethod
     def load(cls, folder: Path, split: str = "test") -> Dataset:
+        """The corpus, and the queries judged in ``qrels/<split>.tsv`` with their qrels."""
+        if not split or not split.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"split {split!r}: expected a name such as 'test' or 'train'")
+
         def rows(name: str) -> list[dict]:
             path = folder / name
             if not path.exists():
@@ -45,7 +54,8 @@ class Dataset:
         qrels: dict[str, dict[str, int]] = {}
         qrels_path = folder / "qrels" / f"{split}.tsv"
         if not qrels_path.exists():
-            raise FileNotFoundError(f"{qrels_path}: missing")
+            found = sorted(path.stem for path in (folder / "qrels").glob("*.tsv"))
+            raise FileNotFoundError(f"{qrels_path}: missing (splits here: {found or 'none'})")
         for line in qrels_path.read_text().splitlines()[1:]:
             query_id, corpus_id, score = line.split("\t")[:3]
             if int(score) > 0:
@@ -65,6 +75,14 @@ def recall_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -
     return len(set(ranked[:k]) & set(relevant)) / len(relevant) if relevant else 0.0
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100) of ``values``; 0.0 if empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
 @dataclass(frozen=True)
 class Scores:
     mode: str
@@ -72,6 +90,8 @@ class Scores:
     recall_at_10: float
     queries: int
     seconds: float
+    p50_ms: float = 0.0  # one search, embedding the query included
+    p95_ms: float = 0.0
 
 
 async def ingest_corpus(
@@ -117,10 +137,13 @@ async def evaluate(
     for mode in modes:
         started = time.perf_counter()
         ndcg = recall = 0.0
+        latencies: list[float] = []
         for query_id, text in dataset.queries.items():
+            began = time.perf_counter()
             hits = await knowledge.retriever.search(
                 text, tenant=TENANT, kb=kb, top_k=depth * 3, mode=mode
             )
+            latencies.append((time.perf_counter() - began) * 1000)
             ranked: list[str] = []
             for hit in hits:  # a document ranks by its best chunk
                 corpus_id = documents.get(hit.document_id)
@@ -130,7 +153,7 @@ async def evaluate(
             ndcg += ndcg_at(ranked, relevant, depth)
             recall += recall_at(ranked, relevant, depth)
         count = len(dataset.queries)
-        results.append(
-            Scores(mode, ndcg / count, recall / count, count, time.perf_counter() - started)
-        )
+        seconds = time.perf_counter() - started
+        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+        results.append(Scores(mode, ndcg / count, recall / count, count, seconds, p50, p95))
     return results

@@ -1,11 +1,14 @@
-"""Retrieval: dense similarity and BM25 keyword search, fused with reciprocal rank fusion.
+"""Retrieval: dense similarity and BM25 keyword search, fused into one ranking.
 
-``mode="hybrid"`` (the default) asks both rankings for ``candidates`` chunks each and
-fuses them, weighted by ``dense_weight`` and ``keyword_weight`` (``[knowledge]``);
-``"dense"`` and ``"keywords"`` use one ranking alone (``agentrig eval retrieval``
-compares the three). ``min_score`` is a cosine-similarity threshold on the dense
-ranking: keyword matches are kept on their own merit. Every hit carries its document,
-chunk, page, heading and score, and only the tenant's chunks are searched.
+``mode="hybrid"`` (the default) asks both rankings of the store for
+:func:`candidates_per_ranking` chunks each and fuses them in Python by
+``knowledge.fusion`` (a convex combination of normalised scores by default, see
+``fusion.py``),
+weighted by ``dense_weight`` and ``keyword_weight``; ``"dense"`` and
+``"keywords"`` use one ranking alone (``agentrig eval retrieval`` compares the three).
+``min_score`` is a cosine-similarity threshold on the dense ranking: keyword matches are
+kept on their own merit. Every hit carries its document, chunk, page, heading and score,
+and only the tenant's chunks are searched.
 """
 
 from __future__ import annotations
@@ -15,12 +18,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentrig.config import KnowledgeSettings
-from agentrig.knowledge.fusion import reciprocal_rank_fusion
+from agentrig.knowledge.fusion import fuse
 from agentrig.knowledge.vectors import Hit, VectorStore
 from agentrig.llm.types import Embedder
 
 Mode = Literal["hybrid", "dense", "keywords"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "keywords")
+
+
+def candidates_per_ranking(top_k: int, at_least: int = 100) -> int:
+    """How many chunks hybrid search asks each ranking for, to return ``top_k``: a chunk
+    ranked low by one ranking and high by the other must still reach the fusion, and score
+    fusion normalises each ranking by its candidates' scores, steadier over more of them
+    (``knowledge.fusion_candidates`` is ``at_least``)."""
+    return max(4 * top_k, at_least)
 
 
 @dataclass
@@ -51,7 +62,9 @@ class Retriever:
         kb = kb or settings.default_kb
         top_k = top_k or settings.top_k
         threshold = settings.min_score if min_score is None else min_score
-        depth = top_k if mode != "hybrid" else max(4 * top_k, 20)
+        depth = top_k
+        if mode == "hybrid":
+            depth = candidates_per_ranking(top_k, settings.fusion_candidates)
         where = {"tenant": tenant, "top_k": depth, "filters": dict(filters or {}) or None}
         dense: list[Hit] = []
         keywords: list[Hit] = []
@@ -65,4 +78,4 @@ class Retriever:
         if mode == "keywords":
             return keywords[:top_k]
         rankings = [(settings.dense_weight, dense), (settings.keyword_weight, keywords)]
-        return reciprocal_rank_fusion(rankings, k=settings.rrf_k, top_k=top_k)
+        return fuse(rankings, method=settings.fusion, rrf_k=settings.rrf_k, top_k=top_k)

@@ -18,10 +18,12 @@ from typing import Any
 
 from agentrig.config import Settings
 from agentrig.knowledge.blobs import BlobStore, blob_store
+from agentrig.knowledge.edge import EdgeVectorStore
 from agentrig.knowledge.embedding import CachedEmbedder
 from agentrig.knowledge.indexer import Indexer, IndexReport
+from agentrig.knowledge.qdrant import QdrantVectorStore
 from agentrig.knowledge.retrieval import Retriever
-from agentrig.knowledge.vectors import QdrantVectorStore, VectorStore, collection_name
+from agentrig.knowledge.vectors import VectorStore, collection_name
 from agentrig.llm.router import ModelRouter
 from agentrig.store.db import Database
 from agentrig.store.documents import Document, DocumentStore, EmbeddingCache
@@ -33,6 +35,13 @@ def embedding_model(router: ModelRouter) -> str:
     """The name the embedding cache files vectors under: the ``embed`` role's first entry."""
     chain = router.settings.roles.get(EMBED_ROLE) or [EMBED_ROLE]
     return chain[0]
+
+
+def open_vector_store(settings: Settings) -> VectorStore:
+    """A Qdrant server if ``knowledge.qdrant_url`` is set, else the embedded engine."""
+    if settings.knowledge.qdrant_url:
+        return QdrantVectorStore.from_settings(settings)
+    return EdgeVectorStore.from_settings(settings)
 
 
 def safe_filename(filename: str) -> str:
@@ -59,7 +68,7 @@ class Knowledge:
         knowledge = settings.knowledge
         documents = DocumentStore(database)
         blobs = blob_store(settings)
-        vectors = QdrantVectorStore.from_settings(settings)
+        vectors = open_vector_store(settings)
         embedder = CachedEmbedder(
             router.embedder(EMBED_ROLE),
             EmbeddingCache(database),
