@@ -265,3 +265,18 @@ def test_settings_pick_the_embedded_engine_or_a_server(tmp_path, monkeypatch):
     assert isinstance(open_vector_store(load_settings()), QdrantVectorStore)
     with pytest.raises(ValueError, match="either a url or a client"):
         QdrantVectorStore()
+
+
+async def test_a_cancelled_write_or_read_leaves_the_store_working(tmp_path):
+    store = EdgeVectorStore(tmp_path / "v")
+    await store.upsert("kb", chunks(1))
+    for _ in range(5):  # cancelled at different moments: queued, applied, answered
+        writing = asyncio.create_task(store.upsert("kb", chunks(600, start=1)))
+        reading = asyncio.create_task(store.search_keywords("kb", "chunk", tenant="acme", top_k=3))
+        await asyncio.sleep(0.01)
+        writing.cancel()
+        reading.cancel()
+        await asyncio.gather(writing, reading, return_exceptions=True)
+    await asyncio.wait_for(store.upsert("kb", chunks(1, start=601)), 10)  # not stuck
+    assert 2 <= await asyncio.wait_for(store.count("kb"), 10) <= 602
+    await store.aclose()

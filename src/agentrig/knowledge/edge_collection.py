@@ -207,6 +207,8 @@ class Collection:
                 continue
             if write is None:
                 return
+            if not write.future.set_running_or_notify_cancel():
+                continue  # its writer gave up before it was applied: it is not
             try:
                 result = self._apply(write)
             except Exception as exc:

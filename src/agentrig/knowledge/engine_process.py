@@ -20,7 +20,7 @@ import queue
 import subprocess
 import sys
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +132,11 @@ class EngineProcess:
             with self._lock:
                 future = self._pending.pop(request_id)
             if ok:
-                future.set_result(result)
+                _settle(future, result=result)
             else:
                 kind, message = result
                 error = ValueError if kind == "ValueError" else EngineError
-                future.set_exception(error(f"vector engine {self.name}: {kind}: {message}"))
+                _settle(future, error=error(f"vector engine {self.name}: {kind}: {message}"))
         code = self._process.wait()
         self._outbox.put(None)
         with self._lock:
@@ -149,7 +149,7 @@ class EngineProcess:
                 )
             pending, self._pending = list(self._pending.values()), {}
         for future in pending:
-            future.set_exception(self._failure)
+            _settle(future, error=self._failure)
 
     def _drain_stderr(self) -> None:
         stream = self._process.stderr
@@ -159,3 +159,14 @@ class EngineProcess:
             if line:
                 self._stderr.append(line)
                 log.warning("vector engine %s: %s", self.name, line)
+
+
+def _settle(future: Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:
+    """Settle ``future`` unless its waiter gave up on it (a cancelled await)."""
+    try:
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+    except InvalidStateError:
+        pass  # cancelled: nobody waits for the answer
