@@ -35,6 +35,10 @@ class FixedStore:
         self.asked.append(("keywords", top_k))
         return self.keywords[:top_k]
 
+    async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
+        self.asked.append(("payloads", len(hits)))
+        return list(hits)
+
 
 class OneVector:
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
@@ -58,7 +62,8 @@ async def test_the_fusion_settings_decide_the_order():
     # min-max: a 0.45 * 1 + 0.55 * 8.9 / 9 = 0.994, c 0.55 * 1, b 0.45 * 0.5, d 0
     ranked, store = await search(settings, top_k=4)
     assert ranked == ["a", "c", "b", "d"]
-    assert store.asked == [("dense", 100), ("keywords", 100)]  # fusion_candidates
+    # fusion_candidates a ranking, without their texts; then the winners' texts alone
+    assert store.asked == [("dense", 100), ("keywords", 100), ("payloads", 4)]
     # dense mean 0.5, std 0.327: a 0.704, c 0.296; keywords mean 6.97, std 4.22: c 0.620,
     # a 0.616; weights 0.2 / 0.8: a 0.634, c 0.555; b 0.1 against d's 0.211
     dbsf = KnowledgeSettings(fusion="dbsf", dense_weight=0.2, keyword_weight=0.8)
@@ -70,7 +75,7 @@ async def test_the_fusion_settings_decide_the_order():
     keywords_only, _ = await search(KnowledgeSettings(dense_weight=0), top_k=4)
     assert keywords_only == ["c", "a", "d"]
     _, store = await search(KnowledgeSettings(fusion_candidates=10), top_k=3)
-    assert store.asked == [("dense", 12), ("keywords", 12)]  # 4 * top_k when it is more
+    assert store.asked[:2] == [("dense", 12), ("keywords", 12)]  # 4 * top_k when more
 
 
 async def test_single_modes_ask_one_ranking_for_top_k():

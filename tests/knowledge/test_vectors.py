@@ -187,3 +187,24 @@ async def test_delete_kb_and_vector_sizes(store):
     assert await store.count("kb") == 0
     await store.upsert("kb", [record("a", 0, [1.0, 0.0, 0.0])])  # created anew, any size
     assert await store.count("kb") == 1
+
+
+async def test_searches_without_payloads_and_payloads_filled_in_later(store):
+    await store.upsert(
+        "kb",
+        [record("a", 0, [1.0, 0.0], "zebra one", page=1), record("b", 0, [0.9, 0.1], "zebra two")],
+    )
+    light = await store.search_dense("kb", [1.0, 0.0], tenant="acme", top_k=5, payload=False)
+    assert [(h.document_id, h.chunk_index, h.text, h.metadata) for h in light] == [
+        ("a", 0, "", {}),
+        ("b", 0, "", {}),
+    ]
+    keywords = await store.search_keywords("kb", "zebra", tenant="acme", top_k=5, payload=False)
+    assert {h.document_id for h in keywords} == {"a", "b"} and keywords[0].text == ""
+    await store.delete_document("kb", "acme", "b")  # gone between search and fetch
+    full = await store.with_payloads("kb", "acme", light)
+    assert [(h.document_id, h.text, h.page, h.score) for h in full] == [
+        ("a", "zebra one", 1, light[0].score)
+    ]
+    assert await store.with_payloads("kb", "globex", light) == []  # another tenant's ids
+    assert await store.with_payloads("nothing", "acme", light) == []

@@ -23,6 +23,7 @@ import os
 import shutil
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from agentrig.knowledge.engine_process import EngineClosed
 from agentrig.knowledge.keywords import DEFAULT_AVG_LEN, document_vector, query_vector
 from agentrig.knowledge.vectors import (
     DENSE,
+    KEY_FIELDS,
     KEYWORDS,
     ChunkRecord,
     Condition,
@@ -44,6 +46,7 @@ from agentrig.knowledge.vectors import (
     check_top_k,
     collection_name,
     conditions,
+    filled,
     point_id,
 )
 
@@ -211,10 +214,16 @@ class EdgeVectorStore:
         assert opened is not None
         collection, size = opened
         check_size(kb, size, dims)
+        # the next batch's keyword vectors are computed while the engine writes this one
+        writing: Future[Any] | None = None
         for start in range(0, len(records), self._batch_size):
             batch = records[start : start + self._batch_size]
             points = await asyncio.to_thread(self._points, batch)  # tokenizing takes a while
-            await asyncio.wrap_future(collection.write("upsert", len(batch), **points))
+            if writing is not None:
+                await asyncio.wrap_future(writing)
+            writing = collection.write("upsert", len(batch), **points)
+        assert writing is not None
+        await asyncio.wrap_future(writing)
 
     def _points(self, records: Sequence[ChunkRecord]) -> dict[str, Any]:
         sparse = [document_vector(record.text, avg_len=self._avg_len) for record in records]
@@ -300,6 +309,7 @@ class EdgeVectorStore:
         top_k: int,
         filters: Filters | None = None,
         min_score: float | None = None,
+        payload: bool = True,
     ) -> list[Hit]:
         """The ``top_k`` chunks nearest ``vector`` by cosine, at least ``min_score``."""
         check_top_k(top_k)
@@ -308,10 +318,17 @@ class EdgeVectorStore:
         if opened is None:
             return []
         check_size(kb, opened[1], len(vector))
-        return await self._search(kb, DENSE, list(vector), where, top_k, min_score)
+        return await self._search(kb, DENSE, list(vector), where, top_k, min_score, payload)
 
     async def search_keywords(
-        self, kb: str, query_text: str, *, tenant: str, top_k: int, filters: Filters | None = None
+        self,
+        kb: str,
+        query_text: str,
+        *,
+        tenant: str,
+        top_k: int,
+        filters: Filters | None = None,
+        payload: bool = True,
     ) -> list[Hit]:
         """The ``top_k`` chunks best matching ``query_text``'s terms by BM25."""
         check_top_k(top_k)
@@ -320,7 +337,7 @@ class EdgeVectorStore:
         if not sparse.indices:
             return []  # a query of stopwords only
         vector = (sparse.indices, sparse.values)
-        return await self._search(kb, KEYWORDS, vector, where, top_k, None)
+        return await self._search(kb, KEYWORDS, vector, where, top_k, None, payload)
 
     async def _search(
         self,
@@ -330,6 +347,7 @@ class EdgeVectorStore:
         where: list[Condition],
         top_k: int,
         threshold: float | None,
+        payload: bool,
     ) -> list[Hit]:
         found = await self._read(
             kb,
@@ -341,8 +359,17 @@ class EdgeVectorStore:
             limit=top_k,
             threshold=threshold,
             ef=max(self.tuning.hnsw_ef, top_k),
+            fields=None if payload else KEY_FIELDS,
         )
         return [Hit.from_payload(kb, score, payload) for score, payload in found]
+
+    async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` with their text and metadata, fetched by point id in one request."""
+        if not hits:
+            return []
+        ids = [point_id(tenant, hit.document_id, hit.chunk_index) for hit in hits]
+        payloads = await self._read(kb, "retrieve", [None] * len(ids), ids=ids)
+        return filled(kb, hits, payloads)
 
     async def status(self, kb: str) -> dict[str, Any] | None:
         """Where ``kb``'s shard stands: its ``generation``, whether its index is being

@@ -178,9 +178,11 @@ class Shard:
         limit: int,
         threshold: float | None,
         ef: int | None,
+        fields: list[str] | None = None,
     ) -> list[tuple[float, dict[str, Any]]]:
         """Nearest points by cosine (``dense``) or by BM25 (``keywords``: ``vector`` is
-        ``(indices, values)``), best first, with their payloads."""
+        ``(indices, values)``), best first, with their payloads (only ``fields``, if
+        given: a fused search asks for the text of its winners alone)."""
         q = self.q
         if using == KEYWORDS:
             vector = q.SparseVector(*vector)
@@ -190,9 +192,14 @@ class Shard:
             filter=self.edge_filter(where),
             score_threshold=threshold,
             params=q.SearchParams(hnsw_ef=ef) if ef else None,
-            with_payload=True,
+            with_payload=fields if fields is not None else True,
         )
         return [(point.score, point.payload or {}) for point in self.shard.query(request)]
+
+    def retrieve(self, ids: list[str]) -> list[dict[str, Any] | None]:
+        """The payloads of points ``ids``, in order; None for one that is not there."""
+        found = {str(r.id): r.payload or {} for r in self.shard.retrieve(ids, True, False)}
+        return [found.get(id_) for id_ in ids]
 
     def edge_filter(self, where: list[Condition] | None) -> Any:
         q = self.q

@@ -26,6 +26,7 @@ from agentrig.config import Settings
 from agentrig.knowledge.keywords import DEFAULT_AVG_LEN, document_vector, query_vector
 from agentrig.knowledge.vectors import (
     DENSE,
+    KEY_FIELDS,
     KEYWORDS,
     ChunkRecord,
     Condition,
@@ -36,6 +37,7 @@ from agentrig.knowledge.vectors import (
     check_top_k,
     collection_name,
     conditions,
+    filled,
     point_id,
 )
 
@@ -203,19 +205,36 @@ class QdrantVectorStore:
         top_k: int,
         filters: Filters | None = None,
         min_score: float | None = None,
+        payload: bool = True,
     ) -> list[Hit]:
         """The ``top_k`` chunks nearest ``vector`` by cosine, at least ``min_score``."""
         where = conditions(tenant, filters=filters)
-        return await self._query(kb, list(vector), DENSE, where, top_k, min_score)
+        return await self._query(kb, list(vector), DENSE, where, top_k, min_score, payload)
 
     async def search_keywords(
-        self, kb: str, query_text: str, *, tenant: str, top_k: int, filters: Filters | None = None
+        self,
+        kb: str,
+        query_text: str,
+        *,
+        tenant: str,
+        top_k: int,
+        filters: Filters | None = None,
+        payload: bool = True,
     ) -> list[Hit]:
         """The ``top_k`` chunks best matching ``query_text``'s terms by BM25."""
         where = conditions(tenant, filters=filters)
         sparse = query_vector(query_text)
         query = models.SparseVector(indices=sparse.indices, values=sparse.values)
-        return await self._query(kb, query, KEYWORDS, where, top_k, None)
+        return await self._query(kb, query, KEYWORDS, where, top_k, None, payload)
+
+    async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` with their text and metadata, fetched by point id in one request."""
+        name, size = await self._size(kb)
+        if size is None or not hits:
+            return []
+        ids = [point_id(tenant, hit.document_id, hit.chunk_index) for hit in hits]
+        found = {str(p.id): p.payload for p in await self._client.retrieve(name, ids)}
+        return filled(kb, hits, [found.get(id_) for id_ in ids])
 
     async def _query(
         self,
@@ -225,6 +244,7 @@ class QdrantVectorStore:
         where: list[Condition],
         top_k: int,
         min_score: float | None,
+        payload: bool,
     ) -> list[Hit]:
         check_top_k(top_k)
         name, size = await self._size(kb)
@@ -240,7 +260,7 @@ class QdrantVectorStore:
                 query_filter=qdrant_filter(where),
                 limit=top_k,
                 score_threshold=min_score,
-                with_payload=True,
+                with_payload=True if payload else KEY_FIELDS,
             )
         except UnexpectedResponse as exc:
             if exc.status_code != 404:

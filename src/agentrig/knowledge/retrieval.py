@@ -13,6 +13,7 @@ and only the tenant's chunks are searched.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -65,17 +66,31 @@ class Retriever:
         depth = top_k
         if mode == "hybrid":
             depth = candidates_per_ranking(top_k, settings.fusion_candidates)
-        where = {"tenant": tenant, "top_k": depth, "filters": dict(filters or {}) or None}
-        dense: list[Hit] = []
-        keywords: list[Hit] = []
-        if mode in ("hybrid", "dense"):
+        where = {
+            "tenant": tenant,
+            "top_k": depth,
+            "filters": dict(filters or {}) or None,
+            "payload": mode != "hybrid",  # fused: only the winners' texts are fetched
+        }
+
+        async def by_meaning() -> list[Hit]:
+            if mode == "keywords":
+                return []
             [vector] = await self.embedder.embed([query])
-            dense = await self.vectors.search_dense(kb, vector, min_score=threshold, **where)
-        if mode in ("hybrid", "keywords"):
-            keywords = await self.vectors.search_keywords(kb, query, **where)
+            return await self.vectors.search_dense(kb, vector, min_score=threshold, **where)
+
+        async def by_keywords() -> list[Hit]:
+            if mode == "dense":
+                return []
+            return await self.vectors.search_keywords(kb, query, **where)
+
+        # at once: the keyword search runs while the query is embedded, and the store
+        # has the second search in hand when it finishes the first
+        dense, keywords = await asyncio.gather(by_meaning(), by_keywords())
         if mode == "dense":
             return dense[:top_k]
         if mode == "keywords":
             return keywords[:top_k]
         rankings = [(settings.dense_weight, dense), (settings.keyword_weight, keywords)]
-        return fuse(rankings, method=settings.fusion, rrf_k=settings.rrf_k, top_k=top_k)
+        fused = fuse(rankings, method=settings.fusion, rrf_k=settings.rrf_k, top_k=top_k)
+        return await self.vectors.with_payloads(kb, tenant, fused)

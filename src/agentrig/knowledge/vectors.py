@@ -40,6 +40,7 @@ KEYWORDS = "keywords"
 COLLECTION_PREFIX = "agentrig_"
 POINT_NAMESPACE = uuid.UUID("5b0f3c56-8d3e-4c8e-9a51-6a7c1e2f9d40")
 PAYLOAD_FIELDS = ("tenant", "document_id", "chunk_index", "text", "text_hash", "metadata")
+KEY_FIELDS = ["document_id", "chunk_index"]  # what a search without payloads returns
 _KB_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _FIELD = re.compile(r"\w+(?:\.\w+)*")  # a metadata key, dots reaching into nested dicts
 
@@ -106,7 +107,7 @@ class Hit:
         return cls(
             document_id=payload["document_id"],
             chunk_index=payload["chunk_index"],
-            text=payload["text"],
+            text=payload.get("text", ""),
             score=score,
             page=metadata.get("page"),
             heading=metadata.get("heading"),
@@ -118,7 +119,10 @@ class Hit:
 @runtime_checkable
 class VectorStore(Protocol):
     """Where chunks are indexed and searched. ``filters`` maps a metadata key to a value,
-    or to a list of values of which any may match; all keys must match."""
+    or to a list of values of which any may match; all keys must match. A search with
+    ``payload=False`` returns hits with their document, chunk and score alone (no text,
+    no metadata), and :meth:`with_payloads` fills in those of the hits kept: fusion looks
+    at a hundred candidates a ranking and keeps five."""
 
     async def upsert(self, kb: str, records: Sequence[ChunkRecord]) -> None: ...
     async def delete_document(self, kb: str, tenant: str, document_id: str) -> int: ...
@@ -135,10 +139,19 @@ class VectorStore(Protocol):
         top_k: int,
         filters: Filters | None = None,
         min_score: float | None = None,
+        payload: bool = True,
     ) -> list[Hit]: ...
     async def search_keywords(
-        self, kb: str, query_text: str, *, tenant: str, top_k: int, filters: Filters | None = None
+        self,
+        kb: str,
+        query_text: str,
+        *,
+        tenant: str,
+        top_k: int,
+        filters: Filters | None = None,
+        payload: bool = True,
     ) -> list[Hit]: ...
+    async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]: ...
     async def count(self, kb: str, tenant: str | None = None) -> int: ...
     async def delete_kb(self, kb: str) -> bool: ...
     async def aclose(self) -> None: ...
@@ -204,3 +217,13 @@ def _condition(key: str, value: Any) -> Condition:
         f"filter {key.removeprefix('metadata.')!r}: expected a string, a number, a boolean "
         f"or a non-empty list of strings or of integers, got {value!r}"
     )
+
+
+def filled(kb: str, hits: Sequence[Hit], payloads: Sequence[Mapping[str, Any] | None]) -> list[Hit]:
+    """``hits`` with their ``payloads`` (fetched by point id, in order), scores kept; a hit
+    whose chunk was deleted meanwhile is left out."""
+    return [
+        Hit.from_payload(kb, hit.score, payload)
+        for hit, payload in zip(hits, payloads, strict=True)
+        if payload is not None
+    ]
