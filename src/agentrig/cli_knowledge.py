@@ -255,14 +255,8 @@ def _index_size(settings: Settings) -> int | None:
     """Bytes of the embedded vector store's files; None with a Qdrant server."""
     if settings.knowledge.qdrant_url:
         return None
-    folders = {settings.vectors_path, settings.qdrant_path}  # the store's, and the older one's
-    return sum(
-        path.stat().st_size
-        for folder in folders
-        if folder.is_dir()
-        for path in folder.rglob("*")
-        if path.is_file()
-    )
+    folder = settings.vectors_path
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 app.add_typer(eval_app, name="eval")

@@ -168,6 +168,18 @@ async def test_chunks_left_waiting_are_indexed_once_writes_pause(tmp_path):
     await store.aclose()
 
 
+async def test_chunks_waiting_when_reopened_are_indexed_without_a_write(tmp_path):
+    patient = EngineTuning(optimize_after=10_000, idle_seconds=60, idle_min=100, full_scan_kb=1)
+    store = EdgeVectorStore(tmp_path / "v", tuning=patient)
+    await store.upsert("kb", chunks(150))
+    await store.aclose()  # closed before the pause was long enough
+    eager = EngineTuning(optimize_after=10_000, idle_seconds=0.3, idle_min=100, full_scan_kb=1)
+    reopened = EdgeVectorStore(tmp_path / "v", tuning=eager)
+    status = await wait_for(reopened, "kb", 2)  # reads only
+    assert (status["points"], status["unindexed"]) == (150, 0)
+    await reopened.aclose()
+
+
 async def test_a_build_that_dies_loses_nothing_and_is_retried_later(tmp_path):
     store = EdgeVectorStore(tmp_path / "v", tuning=SMALL)
     await store.upsert("kb", chunks(300))

@@ -165,9 +165,9 @@ class EdgeVectorStore:
             del _folders[self.path]
         await asyncio.to_thread(folder.close)
 
-    async def _collection(self, kb: str, dims: int | None = None) -> tuple[Collection, int] | None:
-        """The open knowledge base and its vector size; created for ``dims`` if given,
-        else None when it does not exist."""
+    async def _collection(self, kb: str, dims: int | None = None) -> Collection | None:
+        """The open knowledge base (its vector size in ``.dims``); created for ``dims`` if
+        given, else None when it does not exist."""
         name = collection_name(kb)
         folder = self._open_folder()
         with folder.lock:
@@ -184,16 +184,19 @@ class EdgeVectorStore:
                     return None
                 collection.open(dims)
                 folder.collections[name] = collection
-        assert collection.opened is not None
+        opened = collection.opened
+        assert opened is not None
+        if opened.done() and opened.exception() is None:
+            return collection  # every call after the first: no await, no lock held long
         try:
-            info = await asyncio.wrap_future(collection.opened)
+            await asyncio.wrap_future(opened)
         except Exception:
             with folder.lock:  # the next call tries again
                 if folder.collections.get(name) is collection:
                     del folder.collections[name]
             await asyncio.to_thread(collection.close)
             raise
-        return collection, info["dims"]
+        return collection
 
     def _check_not_legacy(self, kb: str, name: str) -> None:
         if self.legacy_path is not None and (self.legacy_path / "collection" / name).is_dir():
@@ -210,10 +213,9 @@ class EdgeVectorStore:
         if not records:
             return
         dims = check_records(records)
-        opened = await self._collection(kb, dims)
-        assert opened is not None
-        collection, size = opened
-        check_size(kb, size, dims)
+        collection = await self._collection(kb, dims)
+        assert collection is not None
+        check_size(kb, collection.dims, dims)
         # the next batch's keyword vectors are computed while the engine writes this one
         writing: Future[Any] | None = None
         for start in range(0, len(records), self._batch_size):
@@ -246,11 +248,11 @@ class EdgeVectorStore:
         return await self._delete(kb, conditions(tenant, document_id, from_index=first_index))
 
     async def _delete(self, kb: str, where: list[Condition]) -> int:
-        opened = await self._collection(kb)
-        if opened is None:
+        collection = await self._collection(kb)
+        if collection is None:
             return 0
         try:
-            return await asyncio.wrap_future(opened[0].write("delete", where=where))
+            return await asyncio.wrap_future(collection.write("delete", where=where))
         except EngineClosed:
             return 0  # the knowledge base was dropped meanwhile
 
@@ -269,14 +271,16 @@ class EdgeVectorStore:
         return True
 
     # -- reads ---------------------------------------------------------------------------
-    async def _read(self, kb: str, method: str, empty: Any, **kwargs: Any) -> Any:
-        opened = await self._collection(kb)
-        if opened is None:
+    async def _read(self, kb: str | Collection, method: str, empty: Any, **kwargs: Any) -> Any:
+        """``method`` on the knowledge base's engine; ``empty`` if it does not exist (or
+        was dropped meanwhile). ``kb`` may be the collection already opened."""
+        collection = await self._collection(kb) if isinstance(kb, str) else kb
+        if collection is None:
             return empty
         try:
-            return await asyncio.wrap_future(opened[0].read(method, **kwargs))
+            return await asyncio.wrap_future(collection.read(method, **kwargs))
         except EngineClosed:
-            return empty  # the knowledge base was dropped meanwhile
+            return empty
 
     async def existing_hashes(self, kb: str, tenant: str, document_id: str) -> dict[int, str]:
         """chunk_index -> text_hash of a document's indexed chunks, to skip unchanged ones."""
@@ -314,11 +318,16 @@ class EdgeVectorStore:
         """The ``top_k`` chunks nearest ``vector`` by cosine, at least ``min_score``."""
         check_top_k(top_k)
         where = conditions(tenant, filters=filters)
-        opened = await self._collection(kb)
-        if opened is None:
+        collection = await self._collection(kb)
+        if collection is None:
             return []
-        check_size(kb, opened[1], len(vector))
-        return await self._search(kb, DENSE, list(vector), where, top_k, min_score, payload)
+        check_size(kb, collection.dims, len(vector))
+        found = await self._read(
+            collection, "search", [], using=DENSE, vector=list(vector), where=where,
+            limit=top_k, threshold=min_score, ef=max(self.tuning.hnsw_ef, top_k),
+            fields=None if payload else KEY_FIELDS,
+        )  # fmt: skip
+        return [Hit.from_payload(kb, score, found_payload) for score, found_payload in found]
 
     async def search_keywords(
         self,
@@ -336,32 +345,12 @@ class EdgeVectorStore:
         sparse = query_vector(query_text)
         if not sparse.indices:
             return []  # a query of stopwords only
-        vector = (sparse.indices, sparse.values)
-        return await self._search(kb, KEYWORDS, vector, where, top_k, None, payload)
-
-    async def _search(
-        self,
-        kb: str,
-        using: str,
-        vector: Any,
-        where: list[Condition],
-        top_k: int,
-        threshold: float | None,
-        payload: bool,
-    ) -> list[Hit]:
         found = await self._read(
-            kb,
-            "search",
-            [],
-            using=using,
-            vector=vector,
-            where=where,
-            limit=top_k,
-            threshold=threshold,
-            ef=max(self.tuning.hnsw_ef, top_k),
+            kb, "search", [], using=KEYWORDS, vector=(sparse.indices, sparse.values),
+            where=where, limit=top_k, threshold=None, ef=None,
             fields=None if payload else KEY_FIELDS,
-        )
-        return [Hit.from_payload(kb, score, payload) for score, payload in found]
+        )  # fmt: skip
+        return [Hit.from_payload(kb, score, found_payload) for score, found_payload in found]
 
     async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with their text and metadata, fetched by point id in one request."""
@@ -375,11 +364,10 @@ class EdgeVectorStore:
         """Where ``kb``'s shard stands: its ``generation``, whether its index is being
         rebuilt (``indexing``), the chunks written since it was last built
         (``unindexed``), its ``points`` and ``segments``; None if it does not exist."""
-        opened = await self._collection(kb)
-        if opened is None:
+        collection = await self._collection(kb)
+        if collection is None:
             return None
-        collection = opened[0]
-        info = await self._read(kb, "info", None)
+        info = await self._read(collection, "info", None)
         if info is None:
             return None
         return {

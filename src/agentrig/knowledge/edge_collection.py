@@ -97,6 +97,7 @@ class Collection:
         self.opened: Future[Any] | None = None  # the engine's open: its info
         self.pending = 0  # chunks written since the index was built
         self.indexed = 0  # chunks in the shard when the index was built
+        self.dims = 0  # the dense vectors' size, once opened
         self._build: _Build | None = None
         self._retry_at = tuning.optimize_after
         self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
@@ -128,16 +129,21 @@ class Collection:
             settings=self.tuning.engine_settings(),
         )
         self.opened.add_done_callback(lambda done: self._opened(done, indexed))
+
+    def _opened(self, done: Future[Any], indexed: int) -> None:
+        """Once the engine has the shard: its size, the chunks waiting, and the writer,
+        started only now so that its first wait already knows whether chunks wait to be
+        indexed (after a reopen, a build is due once it sees no writes)."""
+        if done.exception() is not None:
+            return
+        info = done.result()
+        self.dims, self.indexed = info["dims"], indexed
+        self.pending = max(0, info["points"] - indexed)
+        if not (self.folder / CURRENT).exists():
+            self._point_current_at(self.generation, indexed=0)
         self._writer = threading.Thread(target=self._write_loop, name=f"edge-{self.name}")
         self._writer.daemon = True
         self._writer.start()
-
-    def _opened(self, done: Future[Any], indexed: int) -> None:
-        if done.exception() is None:
-            self.indexed = indexed
-            self.pending = max(0, done.result()["points"] - indexed)
-            if not (self.folder / CURRENT).exists():
-                self._point_current_at(self.generation, indexed=0)
 
     def _path(self, generation: int) -> Path:
         return self.folder / f"g{generation}"

@@ -68,7 +68,7 @@ class Shard:
 
         self.q = qdrant_edge
         self.shard: Any = None
-        self.path = ""
+        self.dims = 0
 
     # -- lifecycle ---------------------------------------------------------------------
     def copy(self, source: str, target: str) -> None:
@@ -78,7 +78,6 @@ class Shard:
     def open(self, path: str, dims: int | None, settings: dict[str, Any]) -> dict[str, Any]:
         """Load the shard at ``path``, or create it for ``dims``-sized vectors."""
         q = self.q
-        self.path = path
         if (Path(path) / "edge_config.json").exists():
             self.shard = _retry_while_locked(lambda: q.EdgeShard.load(path))
         else:
@@ -91,6 +90,8 @@ class Shard:
                 ("chunk_index", q.PayloadSchemaType.Integer),
             ):
                 self.shard.update(q.UpdateOperation.create_field_index(field, schema))
+        config = json.loads((Path(path) / "edge_config.json").read_text())
+        self.dims = int(config["vectors"][DENSE]["size"])
         return self.info()
 
     def _config(self, dims: int, settings: dict[str, Any]) -> Any:
@@ -114,9 +115,7 @@ class Shard:
 
     def info(self) -> dict[str, Any]:
         info = self.shard.info()
-        config = json.loads((Path(self.path) / "edge_config.json").read_text())
-        dims = int(config["vectors"][DENSE]["size"])
-        return {"points": info.points_count, "segments": info.segments_count, "dims": dims}
+        return {"points": info.points_count, "segments": info.segments_count, "dims": self.dims}
 
     def flush(self) -> None:
         self.shard.flush()

@@ -229,11 +229,16 @@ class QdrantVectorStore:
 
     async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with their text and metadata, fetched by point id in one request."""
-        name, size = await self._size(kb)
-        if size is None or not hits:
+        if not hits:
             return []
         ids = [point_id(tenant, hit.document_id, hit.chunk_index) for hit in hits]
-        found = {str(p.id): p.payload for p in await self._client.retrieve(name, ids)}
+        try:  # the search just found the collection: no need to ask whether it exists
+            points = await self._client.retrieve(collection_name(kb), ids)
+        except (UnexpectedResponse, ValueError):  # dropped meanwhile (404, or in memory)
+            if await self._client.collection_exists(collection_name(kb)):
+                raise
+            return []
+        found = {str(p.id): p.payload for p in points}
         return filled(kb, hits, [found.get(id_) for id_ in ids])
 
     async def _query(
