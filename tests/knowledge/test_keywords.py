@@ -181,3 +181,17 @@ async def test_idf_after_deletes_and_overwrites(store, backend):
         assert after.score == pytest.approx(idf(1, 2) * weight, rel=1e-5)
     else:  # Qdrant's engine counts a deleted chunk until its segment is vacuumed
         assert after.score == pytest.approx(idf(2, 3) * weight, rel=1e-5)
+
+
+async def test_keyword_vectors_given_with_the_chunks_are_the_ones_indexed(store):
+    # the indexer computes them while it embeds; the store computes only what is missing
+    given = chunk("given", "lion")
+    given.keywords = document_vector("zebra zebra")
+    empty = chunk("empty", "zebra")
+    empty.keywords = ([], [])  # as a chunk of stopwords only
+    await store.upsert("kb", [given, empty, chunk("computed", "lion")])
+    [zebra] = await store.search_keywords("kb", "zebra", tenant="acme", top_k=5)
+    assert (zebra.document_id, zebra.text) == ("given", "lion")
+    [lion] = await store.search_keywords("kb", "lion", tenant="acme", top_k=5)
+    assert lion.document_id == "computed"
+    assert await store.count("kb") == 3

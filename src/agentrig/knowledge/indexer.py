@@ -1,12 +1,12 @@
 """Indexing one document: the work of the ``index_document`` job.
 
-Parse (in a thread), chunk (in a thread), embed (each new text once, see
-:mod:`.embedding`), upsert the chunks under deterministic point ids, then drop the
-chunks past the new end (a document re-indexed shorter). Every step moves the
-document's status (``parsing`` → ``chunking`` → ``embedding`` → ``indexed``), and a file
+Parse (in a thread), chunk (in a thread), embed (each new text once, see :mod:`.embedding`;
+the keyword vectors meanwhile, in a thread), upsert the chunks under deterministic point
+ids, then drop the chunks past the new end (a document re-indexed shorter). Every step moves
+the document's status (``parsing`` → ``chunking`` → ``embedding`` → ``indexed``), and a file
 that cannot be indexed ends ``failed`` with the reason, its old chunks removed so that
-nothing stale is found. Running it twice gives the same chunks: the job may be retried
-or taken over after a crash.
+nothing stale is found. Running it twice gives the same chunks: the job may be retried or
+taken over after a crash.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from agentrig.config import KnowledgeSettings
 from agentrig.knowledge.blobs import BlobNotFound, BlobStore
 from agentrig.knowledge.chunk import chunk_document
 from agentrig.knowledge.embedding import CachedEmbedder
+from agentrig.knowledge.keywords import document_vector
 from agentrig.knowledge.parse import MB, DocumentError, parse_document
 from agentrig.knowledge.vectors import ChunkRecord, VectorStore
 from agentrig.store.documents import Document, DocumentStore
@@ -81,7 +82,11 @@ class Indexer:
         if not chunks:
             return await self._fail(document, "the file has no text to index", started)
         await self._move(document, "embedding")
-        vectors, embedded = await self.embedder.embed_counting([chunk.text for chunk in chunks])
+        texts = [chunk.text for chunk in chunks]
+        (vectors, embedded), keywords = await asyncio.gather(
+            self.embedder.embed_counting(texts),
+            asyncio.to_thread(lambda: [document_vector(text) for text in texts]),
+        )
         records = [
             ChunkRecord(
                 tenant=tenant,
@@ -89,6 +94,7 @@ class Indexer:
                 chunk_index=chunk.index,
                 text=chunk.text,
                 vector=vector,
+                keywords=keyword_vector,
                 metadata={
                     **document.metadata,
                     "page": chunk.page,
@@ -97,7 +103,7 @@ class Indexer:
                     "title": parsed.title,
                 },
             )
-            for chunk, vector in zip(chunks, vectors, strict=True)
+            for chunk, vector, keyword_vector in zip(chunks, vectors, keywords, strict=True)
         ]
         await self.vectors.upsert(document.kb, records)
         if document.chunk_count > len(records):  # indexed longer before: drop the old tail

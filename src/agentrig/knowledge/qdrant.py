@@ -23,7 +23,7 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from agentrig.config import Settings
-from agentrig.knowledge.keywords import DEFAULT_AVG_LEN, document_vector, query_vector
+from agentrig.knowledge.keywords import document_vector, query_vector
 from agentrig.knowledge.vectors import (
     DENSE,
     KEY_FIELDS,
@@ -59,7 +59,6 @@ class QdrantVectorStore:
         api_key: str | None = None,
         client: AsyncQdrantClient | None = None,
         batch_size: int = 256,
-        avg_len: float = DEFAULT_AVG_LEN,
     ) -> None:
         if (url is None) == (client is None):
             raise ValueError("QdrantVectorStore needs either a url or a client")
@@ -67,7 +66,6 @@ class QdrantVectorStore:
         self._url, self._api_key = url, api_key
         self._connected: AsyncQdrantClient | None = None
         self._batch_size = batch_size
-        self._avg_len = avg_len
         self._dims: dict[str, int] = {}  # collections seen -> dense size
 
     @classmethod
@@ -145,11 +143,9 @@ class QdrantVectorStore:
         points = []
         for record in records:
             vectors: dict[str, Any] = {DENSE: list(record.vector)}
-            sparse = document_vector(record.text, avg_len=self._avg_len)
-            if sparse.indices:  # a chunk of stopwords only has no keywords
-                vectors[KEYWORDS] = models.SparseVector(
-                    indices=sparse.indices, values=sparse.values
-                )
+            indices, values = record.keywords or document_vector(record.text)
+            if indices:  # a chunk of stopwords only has no keywords
+                vectors[KEYWORDS] = models.SparseVector(indices=list(indices), values=list(values))
             id_ = point_id(record.tenant, record.document_id, record.chunk_index)
             points.append(models.PointStruct(id=id_, vector=vectors, payload=record.payload()))
         return points

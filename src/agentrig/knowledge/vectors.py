@@ -70,7 +70,10 @@ def point_id(tenant: str, document_id: str, chunk_index: int) -> str:
 @dataclass(slots=True)
 class ChunkRecord:
     """One chunk to index. ``metadata`` holds ``page``, ``heading``, ``filename`` and any
-    user keys (JSON values); ``text_hash`` defaults to the SHA-256 of ``text``."""
+    user keys (JSON values); ``text_hash`` defaults to the SHA-256 of ``text``.
+    ``keywords`` is the text's BM25 vector (``keywords.document_vector(text)``: term ids,
+    weights); left None, the store computes it. The indexer computes it while the chunks
+    are embedded, so that the store's write path (one per knowledge base) does not."""
 
     tenant: str
     document_id: str
@@ -79,6 +82,7 @@ class ChunkRecord:
     vector: Sequence[float]
     metadata: dict[str, Any] = field(default_factory=dict)
     text_hash: str = ""
+    keywords: tuple[Sequence[int], Sequence[float]] | None = None
 
     def __post_init__(self) -> None:
         if not self.text_hash:
