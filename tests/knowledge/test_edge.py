@@ -117,7 +117,7 @@ async def test_the_event_loop_stays_free_while_the_engine_works(tmp_path):
 
 
 async def test_the_index_is_rebuilt_in_the_background_while_reads_and_writes_go_on(tmp_path):
-    store = EdgeVectorStore(tmp_path / "v", tuning=SMALL)
+    store = EdgeVectorStore(tmp_path / "v", tuning=SMALL, batch_size=400)  # one write each
     first = chunks(400)
     await store.upsert("kb", first)  # past optimize_after: a copy is being optimized
     status = await store.status("kb")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import fcntl
+import itertools
 import os
 import shutil
 import threading
@@ -32,7 +33,7 @@ import numpy as np
 from agentrig.config import Settings
 from agentrig.knowledge.edge_collection import Collection, EngineTuning
 from agentrig.knowledge.engine_process import EngineClosed
-from agentrig.knowledge.keywords import DEFAULT_AVG_LEN, document_vector, query_vector
+from agentrig.knowledge.keywords import document_vector, query_vector
 from agentrig.knowledge.vectors import (
     DENSE,
     KEY_FIELDS,
@@ -115,7 +116,10 @@ class EdgeVectorStore:
 
     ``legacy_path`` is where agentrig kept embedded vectors before (qdrant-client's local
     mode): a knowledge base found only there raises :class:`LegacyKnowledgeBase`, naming
-    ``agentrig knowledge migrate``."""
+    ``agentrig knowledge migrate``. An upsert reaches the engine ``batch_size`` chunks a
+    write: its engine answers one request at a time, so a search waits for at most one
+    write (64 chunks of 450 words: about 20 ms, measured here) and not for the whole
+    upsert."""
 
     embedded = True
 
@@ -125,14 +129,12 @@ class EdgeVectorStore:
         *,
         tuning: EngineTuning | None = None,
         legacy_path: str | Path | None = None,
-        batch_size: int = 256,
-        avg_len: float = DEFAULT_AVG_LEN,
+        batch_size: int = 64,
     ) -> None:
         self.path = Path(path).resolve()
         self.tuning = tuning or EngineTuning()
         self.legacy_path = Path(legacy_path) if legacy_path is not None else None
         self._batch_size = batch_size
-        self._avg_len = avg_len
         self._folder: _Folder | None = None
 
     @classmethod
@@ -216,23 +218,40 @@ class EdgeVectorStore:
         collection = await self._collection(kb, dims)
         assert collection is not None
         check_size(kb, collection.dims, dims)
-        # the next batch's keyword vectors are computed while the engine writes this one
-        writing: Future[Any] | None = None
-        for start in range(0, len(records), self._batch_size):
-            batch = records[start : start + self._batch_size]
-            points = await asyncio.to_thread(self._points, batch)  # tokenizing takes a while
-            if writing is not None:
-                await asyncio.wrap_future(writing)
-            writing = collection.write("upsert", len(batch), **points)
-        assert writing is not None
-        await asyncio.wrap_future(writing)
+        # the next batches are prepared while the engine writes this one, and one waits
+        # in the writer's queue, so that the engine goes from write to write
+        writing: list[Future[Any]] = []
+        try:
+            for start in range(0, len(records), self._batch_size):
+                batch = records[start : start + self._batch_size]
+                points = await asyncio.to_thread(self._points, batch)  # keywords: a while
+                writing.append(collection.write("upsert", len(batch), **points))
+                if len(writing) > 2:
+                    await asyncio.wrap_future(writing.pop(0))
+        finally:  # every write sent is waited for, even when one failed
+            outcomes = await asyncio.gather(
+                *(asyncio.wrap_future(w) for w in writing), return_exceptions=True
+            )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def _points(self, records: Sequence[ChunkRecord]) -> dict[str, Any]:
-        sparse = [document_vector(record.text, avg_len=self._avg_len) for record in records]
+        """The engine's ``upsert`` arguments; vectors packed in arrays, which cross the
+        pipe at a tenth of the cost of lists of numbers."""
+        sparse = [record.keywords or document_vector(record.text) for record in records]
+        lengths = [len(indices) for indices, _ in sparse]
+        total = sum(lengths)
+        indices = itertools.chain.from_iterable(indices for indices, _ in sparse)
+        values = itertools.chain.from_iterable(values for _, values in sparse)
         return {
             "ids": [point_id(r.tenant, r.document_id, r.chunk_index) for r in records],
             "dense": np.asarray([record.vector for record in records], dtype=np.float32),
-            "sparse": [(vector.indices, vector.values) for vector in sparse],
+            "sparse": (
+                np.fromiter(indices, dtype=np.uint32, count=total),
+                np.fromiter(values, dtype=np.float32, count=total),
+                lengths,
+            ),
             "payloads": [record.payload() for record in records],
         }
 
