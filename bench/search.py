@@ -6,7 +6,8 @@ default, qdrant-client's pure-Python local mode through ``QdrantVectorStore``) u
 ``--local-max`` chunks, so that their ratio shows in the same run.
 
 Data: synthetic chunks written straight through ``upsert`` (``ChunkRecord``: what the indexer
-writes, keyword vectors included); nothing is embedded. Texts are words drawn from 50,000
+writes, keyword vectors included: the indexer computes them while it embeds); nothing is
+embedded. Texts are words drawn from 50,000
 pseudo-words with a Zipf distribution (rank ``r`` ~ ``1 / r``), so BM25 sees realistic term
 counts and posting lists; lengths uniform around ``--chunk-words`` (450: the default
 1000-token chunks, most not full); eight chunks a document, with the indexer's metadata.
@@ -22,22 +23,27 @@ time, the modes taking turns after ``--warmup`` untimed queries each, until they
 the query's pre-generated vector: add the embedder's time to dense and hybrid (MiniLM through
 the router: ~16 ms at p50 on 2 cores).
 
-Each engine and size is built in one child process and queried in another (memory is that
-of a process opening an existing store, as a server does). Also reported: the ingest rate
-(chunks/s acknowledged by upsert, generation excluded); seconds from the last upsert until
-no index build runs (``status(kb)`` polled); reopen (the first call on a fresh store in the
-new process) and the first query; memory per chunk (VmRSS of the querying process plus its
-engine processes after the queries, minus the same with an empty store); the folder's
-allocated size; dense recall@10 against exact search (numpy, same vectors and tenant).
+Each engine and size is built in one child process and queried in another (memory is that of
+a process opening an existing store, as a server does). Also reported: the ingest rate
+(chunks/s acknowledged by upsert, generation and keyword vectors excluded, as embedding is)
+and the rate with the keyword vectors' time added (one thread); seconds from the last upsert
+until the background index has caught up (no build runs and fewer chunks wait than
+``idle_min``, which starts one once writes pause: ``status(kb)`` polled); reopen (the first
+call on a fresh store in the new process) and the first query; memory per chunk (VmRSS of
+the querying process plus its engine processes after the queries, minus the same with an
+empty store); the folder's allocated size; dense recall@10 against exact search (numpy, same
+vectors and tenant).
 
 ``--serve-chunks N``: the latency the server's clients see while N chunks are indexed. A
 child runs ``create_app`` under uvicorn on 127.0.0.1 (fresh data dir, real local embedder
 for the query: the search request is the real one) and writes synthetic chunks (tenant
 ``default``, generated in a helper process) through the app's own store in batches of 1,000,
-as the job worker does, then waits for every index build. A separate prober process (its
-timing free of the server's GIL) alternates ``GET /health`` and ``GET
-/api/v1/documents/search?mode=hybrid`` every 20 ms: idle after the first batch (100
-requests), then until the end. Full garbage collections in the server are timed too.
+as the job worker does (keyword vectors in a thread, then the upsert), then waits for the
+index to catch up. A separate prober process (its
+timing free of the server's GIL) sends in turn ``GET /health``, ``GET
+/api/v1/documents/search?mode=hybrid`` and the same search with ``mode=keywords`` (nothing
+to embed: the store's share) and ``mode=dense``, one every 20 ms: idle after the first
+batch (100 requests), then until the end. Full garbage collections in the server are timed too.
 
 Run: ``.venv/bin/python bench/search.py [--chunks 10000 --chunks 100000] [--json out.json]``
 """
@@ -68,6 +74,7 @@ from rich.table import Table
 from agentrig.config import KnowledgeSettings
 from agentrig.knowledge.edge import EdgeVectorStore
 from agentrig.knowledge.edge_collection import EngineTuning
+from agentrig.knowledge.keywords import document_vector
 from agentrig.knowledge.qdrant import QdrantVectorStore
 from agentrig.knowledge.retrieval import MODES, Mode, Retriever
 from agentrig.knowledge.vectors import ChunkRecord, Hit, VectorStore
@@ -83,6 +90,9 @@ BATCH = 1000  # records generated and upserted at a time
 MIN_QUERIES = 20  # a mode runs at least this many timed queries, whatever the budget
 RECALL_K = 10
 PROBE_INTERVAL, PROBE_IDLE = 0.02, 100  # seconds between requests; requests while idle
+# what the prober asks in turn: the hybrid search ("search"), and the same search by
+# keywords alone (no query to embed: the store's own share) and by meaning alone
+PROBES = ("health", "search", "keywords", "dense")
 
 console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=120)
 _SYLLABLES = [c + v for c in "bcdfghjklmnprtvwz" for v in "aeiou"] + ["qua", "tho", "ste"]
@@ -139,6 +149,7 @@ class Corpus:
 def records(
     first: int, vectors: np.ndarray, texts: list[str], tenant: str | None
 ) -> list[ChunkRecord]:
+    """The chunks, with their keyword vectors (as the indexer makes them)."""
     batch = []
     for n, (vector, text) in enumerate(zip(vectors.tolist(), texts, strict=True)):
         index = first + n
@@ -150,7 +161,10 @@ def records(
             "title": f"Document {document}",
         }
         owner, chunk = tenant or TENANTS[document % 4], index % CHUNKS_PER_DOCUMENT
-        batch.append(ChunkRecord(owner, f"doc-{document:07d}", chunk, text, vector, metadata))
+        keywords = document_vector(text)
+        record = ChunkRecord(owner, f"doc-{document:07d}", chunk, text, vector, metadata)
+        record.keywords = keywords
+        batch.append(record)
     return batch
 
 
@@ -193,17 +207,20 @@ def total_rss(store: VectorStore) -> float:
 
 
 async def wait_indexed(store: VectorStore) -> dict[str, Any] | None:
-    """Wait until no index build runs, then the status. ``status()`` says "not indexing"
-    while a build is being finished (the writes kept meanwhile replayed into it), so the
-    wait ends once the last build's engine serves, or is gone (the build failed)."""
+    """Wait until the background index has caught up, then the status: no build runs (the
+    last one's engine serves, or it failed) and fewer chunks wait than ``idle_min`` (more
+    start a build once writes pause for ``idle_seconds``)."""
     if not isinstance(store, EdgeVectorStore) or store._folder is None:
         return None
     collection, last = store._folder.collections[f"agentrig_{KB}"], None
     while True:
         if collection._build is not None:
             last = collection._build
-        elif last is None or collection.engine is last.engine or last.engine._failure:
-            return await store.status(KB)
+        else:
+            failed = last is not None and last.engine._failure is not None
+            serving = last is None or collection.engine is last.engine
+            if failed or (serving and collection.pending < store.tuning.idle_min):
+                return await store.status(KB)
         await asyncio.sleep(0.05)
 
 
@@ -215,9 +232,12 @@ async def build(spec: dict[str, Any]) -> dict[str, Any]:
     best = np.full((len(queries), RECALL_K), -np.inf, dtype=np.float32)
     best_ids = np.full((len(queries), RECALL_K), -1, dtype=np.int64)
     store, upserting, step = open_store(spec, path), 0.0, max(size // 10, BATCH)
+    keywording = 0.0
     for first in range(0, size, BATCH):
         vectors, texts = corpus.batch(first, min(BATCH, size - first))
+        mark = time.perf_counter()
         batch = records(first, vectors, texts, None)
+        keywording += time.perf_counter() - mark
         ids = np.arange(first, first + len(batch))
         scores = queries @ vectors.T  # exact search, for recall, in the same tenants
         scores[wanted[:, None] != (ids // CHUNKS_PER_DOCUMENT % len(TENANTS))[None, :]] = -np.inf
@@ -238,7 +258,12 @@ async def build(spec: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"{count} chunks in the store, {size} upserted")
     await store.aclose()
     np.save(path.parent / f"{path.name}.truth.npy", best_ids)
-    return {"upsert_seconds": upserting, "index_wait_seconds": index_wait, "status": status}
+    return {
+        "upsert_seconds": upserting,
+        "keyword_seconds": keywording,
+        "index_wait_seconds": index_wait,
+        "status": status,
+    }
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -370,8 +395,9 @@ async def serve(spec: dict[str, Any]) -> dict[str, Any]:
         if first + BATCH < size:
             count = min(BATCH, size - first - BATCH)
             ahead = loop.run_in_executor(pool, serve_batch, *made, first + BATCH, count)
-        mark = time.perf_counter()
-        await store.upsert(KB, records(first, vectors, texts, SERVE_TENANT))
+        mark = time.perf_counter()  # as the indexer: keyword vectors in a thread, then upsert
+        batch = await asyncio.to_thread(records, first, vectors, texts, SERVE_TENANT)
+        await store.upsert(KB, batch)
         upserting += time.perf_counter() - mark
         if (done := first + len(texts)) % step < BATCH or done == size:
             console.print(f"  serve: {done:,} upserted, {done / upserting:.0f}/s")
@@ -430,13 +456,14 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
         for text in texts[:3]:  # the first search loads the embedding model
             client.get(search, params={"q": text, "kb": KB, "mode": "hybrid"}).raise_for_status()
         for phase in ("idle", "ingesting"):
-            latencies: dict[str, list[float]] = {"health": [], "search": []}
-            errors = {"health": 0, "search": 0}
+            latencies: dict[str, list[float]] = {name: [] for name in PROBES}
+            errors = dict.fromkeys(PROBES, 0)
             turn, next_at = 0, time.perf_counter()
             while turn < PROBE_IDLE if phase == "idle" else not stopped.is_set():
-                name = ("health", "search")[turn % 2]
-                query = {"q": texts[turn // 2 % len(texts)], "kb": KB, "mode": "hybrid"}
-                params = query if name == "search" else None
+                name = PROBES[turn % len(PROBES)]
+                mode = "hybrid" if name == "search" else name
+                query = {"q": texts[turn // len(PROBES) % len(texts)], "kb": KB, "mode": mode}
+                params = query if name != "health" else None
                 mark = time.perf_counter()
                 answer = client.get("/health" if name == "health" else search, params=params)
                 latencies[name].append(time.perf_counter() - mark)
@@ -493,12 +520,14 @@ def report(results: list[dict[str, Any]], served: dict[str, Any] | None, top_k: 
         s = r["status"] or {"generation": "-", "unindexed": "-"}
         wait = f"{r['index_wait_seconds']:.1f}" if r["status"] else "-"
         rows.append(
-            f"{r['engine']}|{r['size']:,}|{r['size'] / r['upsert_seconds']:.0f}|{wait}|"
+            f"{r['engine']}|{r['size']:,}|{r['size'] / r['upsert_seconds']:.0f}|"
+            f"{r['size'] / (r['upsert_seconds'] + r['keyword_seconds']):.0f}|{wait}|"
             f"{s['generation']}|{s['unindexed']}|{r['reopen_seconds']:.2f}|"
             f"{r['first_query_ms']:.1f}|{r['rss_baseline_mb']:.0f}|{r['rss_after_queries_mb']:.0f}|"
             f"{r['kb_per_chunk']:.2f}|{r['disk_mb']:.0f}|{r['recall_at_10']:.3f}"
         )
-    columns = "engine|chunks|ingest/s|index wait s|generation|unindexed|reopen s|1st query ms|"
+    columns = "engine|chunks|ingest/s|+keywords/s|index wait s|generation|unindexed|reopen s|"
+    columns += "1st query ms|"
     columns += "RSS empty MB|RSS MB|kB/chunk|disk MB|recall@10"
     title = "ingest, index builds, reopen, RSS (querying process + engines), disk, dense recall"
     out.print(table(title, columns, 1, rows))
