@@ -218,23 +218,16 @@ class EdgeVectorStore:
         collection = await self._collection(kb, dims)
         assert collection is not None
         check_size(kb, collection.dims, dims)
-        # the next batches are prepared while the engine writes this one, and one waits
-        # in the writer's queue, so that the engine goes from write to write
-        writing: list[Future[Any]] = []
-        try:
-            for start in range(0, len(records), self._batch_size):
-                batch = records[start : start + self._batch_size]
-                points = await asyncio.to_thread(self._points, batch)  # keywords: a while
-                writing.append(collection.write("upsert", len(batch), **points))
-                if len(writing) > 2:
-                    await asyncio.wrap_future(writing.pop(0))
-        finally:  # every write sent is waited for, even when one failed
-            outcomes = await asyncio.gather(
-                *(asyncio.wrap_future(w) for w in writing), return_exceptions=True
-            )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        # the next batch is prepared while the engine writes this one
+        writing: Future[Any] | None = None
+        for start in range(0, len(records), self._batch_size):
+            batch = records[start : start + self._batch_size]
+            points = await asyncio.to_thread(self._points, batch)  # keywords: a while
+            if writing is not None:
+                await asyncio.wrap_future(writing)
+            writing = collection.write("upsert", len(batch), **points)
+        assert writing is not None
+        await asyncio.wrap_future(writing)
 
     def _points(self, records: Sequence[ChunkRecord]) -> dict[str, Any]:
         """The engine's ``upsert`` arguments; vectors packed in arrays, which cross the
@@ -341,12 +334,10 @@ class EdgeVectorStore:
         if collection is None:
             return []
         check_size(kb, collection.dims, len(vector))
-        found = await self._read(
-            collection, "search", [], using=DENSE, vector=list(vector), where=where,
-            limit=top_k, threshold=min_score, ef=max(self.tuning.hnsw_ef, top_k),
-            fields=None if payload else KEY_FIELDS,
-        )  # fmt: skip
-        return [Hit.from_payload(kb, score, found_payload) for score, found_payload in found]
+        ef = max(self.tuning.hnsw_ef, top_k)
+        return await self._search(
+            collection, kb, DENSE, list(vector), where, top_k, min_score, ef, payload
+        )
 
     async def search_keywords(
         self,
@@ -364,12 +355,35 @@ class EdgeVectorStore:
         sparse = query_vector(query_text)
         if not sparse.indices:
             return []  # a query of stopwords only
+        vector = (sparse.indices, sparse.values)
+        return await self._search(kb, kb, KEYWORDS, vector, where, top_k, None, None, payload)
+
+    async def _search(
+        self,
+        opened: str | Collection,
+        kb: str,
+        using: str,
+        vector: Any,
+        where: list[Condition],
+        top_k: int,
+        threshold: float | None,
+        ef: int | None,
+        payload: bool,
+    ) -> list[Hit]:
+        """One ranking's hits; ``opened`` is ``kb`` or its collection, already opened."""
         found = await self._read(
-            kb, "search", [], using=KEYWORDS, vector=(sparse.indices, sparse.values),
-            where=where, limit=top_k, threshold=None, ef=None,
+            opened,
+            "search",
+            [],
+            using=using,
+            vector=vector,
+            where=where,
+            limit=top_k,
+            threshold=threshold,
+            ef=ef,
             fields=None if payload else KEY_FIELDS,
-        )  # fmt: skip
-        return [Hit.from_payload(kb, score, found_payload) for score, found_payload in found]
+        )
+        return [Hit.from_payload(kb, score, hit_payload) for score, hit_payload in found]
 
     async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with their text and metadata, fetched by point id in one request."""

@@ -27,6 +27,7 @@ import struct
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -127,25 +128,10 @@ class Shard:
         """Build the indexes, in a thread of lower CPU priority (``OPTIMIZE_NICE``): the
         index-building threads Qdrant starts inherit it, so on a machine with few cores
         the server and the serving engine's searches come first (Linux; elsewhere the
-        priority is left alone)."""
-        outcome: dict[str, Any] = {}
-
-        def run() -> None:
-            with contextlib.suppress(AttributeError, OSError):
-                thread = threading.get_native_id()
-                niceness = os.getpriority(os.PRIO_PROCESS, thread) + OPTIMIZE_NICE
-                os.setpriority(os.PRIO_PROCESS, thread, niceness)
-            try:
-                outcome["result"] = self.shard.optimize()
-            except BaseException as exc:  # raised again in the serving thread
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=run, name="optimize")
-        worker.start()
-        worker.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["result"]
+        priority is left alone). A new thread each time: the priority cannot be raised
+        back."""
+        with ThreadPoolExecutor(1, initializer=_lower_priority) as builder:
+            return builder.submit(self.shard.optimize).result()
 
     def close(self) -> None:
         if self.shard is not None:
@@ -244,6 +230,14 @@ class Shard:
             else:
                 raise ValueError(f"unknown condition {kind!r}")
         return q.Filter(must=must)
+
+
+def _lower_priority() -> None:
+    """Lower the calling thread's CPU priority by ``OPTIMIZE_NICE`` (a Linux thread's own)."""
+    with contextlib.suppress(AttributeError, OSError):
+        thread = threading.get_native_id()
+        niceness = os.getpriority(os.PRIO_PROCESS, thread) + OPTIMIZE_NICE
+        os.setpriority(os.PRIO_PROCESS, thread, niceness)
 
 
 def _retry_while_locked(load: Any, seconds: float = 15.0) -> Any:
