@@ -147,3 +147,14 @@ def test_fuse_refuses_unknown_methods_and_bad_arguments():
     with pytest.raises(ValueError, match="negative"):
         fuse([(-0.5, [hit("a")])], method="dbsf", top_k=1)
     assert set(FUSION_METHODS) == {"rrf", "convex", "dbsf"}
+
+
+@pytest.mark.parametrize("method", FUSION_METHODS)
+def test_hits_known_by_point_id_alone_fuse_by_it(method):
+    """A search without payloads gives point ids only: the same id is the same chunk."""
+    dense = [Hit.from_point("kb", s, p) for s, p in ((0.9, "p1"), (0.8, "p2"), (0.1, "p3"))]
+    keywords = [Hit.from_point("kb", s, p) for s, p in ((7.0, "p2"), (6.0, "p4"), (1.0, "p1"))]
+    fused = fuse([(1.0, dense), (1.0, keywords)], method=method, top_k=4)
+    assert sorted(h.point for h in fused) == ["p1", "p2", "p3", "p4"]  # no repeats
+    assert {fused[0].point, fused[1].point} == {"p1", "p2"}  # found by both rankings
+    assert all(h.document_id == "" and h.chunk_index == -1 for h in fused)

@@ -9,6 +9,7 @@ import pytest
 
 from agentrig.knowledge.vectors import (
     ChunkRecord,
+    Hit,
     VectorStore,
     collection_name,
     point_id,
@@ -195,16 +196,19 @@ async def test_searches_without_payloads_and_payloads_filled_in_later(store):
         [record("a", 0, [1.0, 0.0], "zebra one", page=1), record("b", 0, [0.9, 0.1], "zebra two")],
     )
     light = await store.search_dense("kb", [1.0, 0.0], tenant="acme", top_k=5, payload=False)
-    assert [(h.document_id, h.chunk_index, h.text, h.metadata) for h in light] == [
-        ("a", 0, "", {}),
-        ("b", 0, "", {}),
+    ids = [point_id("acme", "a", 0), point_id("acme", "b", 0)]
+    assert [(h.point, h.document_id, h.chunk_index, h.text, h.metadata) for h in light] == [
+        (ids[0], "", -1, "", {}),
+        (ids[1], "", -1, "", {}),
     ]
     keywords = await store.search_keywords("kb", "zebra", tenant="acme", top_k=5, payload=False)
-    assert {h.document_id for h in keywords} == {"a", "b"} and keywords[0].text == ""
+    assert {h.point for h in keywords} == set(ids) and keywords[0].text == ""
     await store.delete_document("kb", "acme", "b")  # gone between search and fetch
     full = await store.with_payloads("kb", "acme", light)
-    assert [(h.document_id, h.text, h.page, h.score) for h in full] == [
-        ("a", "zebra one", 1, light[0].score)
+    assert [(h.document_id, h.text, h.page, h.score, h.point) for h in full] == [
+        ("a", "zebra one", 1, light[0].score, ids[0])
     ]
+    by_key = [Hit("a", 0, "", 0.5, None, None, {}, "kb")]  # no point id: made from the key
+    assert [h.text for h in await store.with_payloads("kb", "acme", by_key)] == ["zebra one"]
     assert await store.with_payloads("kb", "globex", light) == []  # another tenant's ids
     assert await store.with_payloads("nothing", "acme", light) == []

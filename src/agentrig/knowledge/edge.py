@@ -36,7 +36,6 @@ from agentrig.knowledge.engine_process import EngineClosed
 from agentrig.knowledge.keywords import document_vector, query_vector
 from agentrig.knowledge.vectors import (
     DENSE,
-    KEY_FIELDS,
     KEYWORDS,
     ChunkRecord,
     Condition,
@@ -48,6 +47,7 @@ from agentrig.knowledge.vectors import (
     collection_name,
     conditions,
     filled,
+    hit_points,
     point_id,
 )
 
@@ -381,17 +381,19 @@ class EdgeVectorStore:
             limit=top_k,
             threshold=threshold,
             ef=ef,
-            fields=None if payload else KEY_FIELDS,
+            payload=payload,
         )
-        return [Hit.from_payload(kb, score, hit_payload) for score, hit_payload in found]
+        if not payload:
+            return [Hit.from_point(kb, score, point) for score, point, _ in found]
+        return [Hit.from_payload(kb, score, fields, point) for score, point, fields in found]
 
     async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with their text and metadata, fetched by point id in one request."""
         if not hits:
             return []
-        ids = [point_id(tenant, hit.document_id, hit.chunk_index) for hit in hits]
+        ids = hit_points(tenant, hits)
         payloads = await self._read(kb, "retrieve", [None] * len(ids), ids=ids)
-        return filled(kb, hits, payloads)
+        return filled(kb, tenant, hits, ids, payloads)
 
     async def status(self, kb: str) -> dict[str, Any] | None:
         """Where ``kb``'s shard stands: its ``generation``, whether its index is being

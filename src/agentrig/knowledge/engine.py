@@ -73,6 +73,7 @@ class Shard:
         self.q = qdrant_edge
         self.shard: Any = None
         self.dims = 0
+        self.path = ""
 
     # -- lifecycle ---------------------------------------------------------------------
     def copy(self, source: str, target: str) -> None:
@@ -96,6 +97,8 @@ class Shard:
                 self.shard.update(q.UpdateOperation.create_field_index(field, schema))
         config = json.loads((Path(path) / "edge_config.json").read_text())
         self.dims = int(config["vectors"][DENSE]["size"])
+        self.path = path
+        _warm_in_background(path)
         return self.info()
 
     def _config(self, dims: int, settings: dict[str, Any]) -> Any:
@@ -131,7 +134,9 @@ class Shard:
         priority is left alone). A new thread each time: the priority cannot be raised
         back."""
         with ThreadPoolExecutor(1, initializer=_lower_priority) as builder:
-            return builder.submit(self.shard.optimize).result()
+            optimized = builder.submit(self.shard.optimize).result()
+        _warm_in_background(self.path)  # this engine serves the new segments next
+        return optimized
 
     def close(self) -> None:
         if self.shard is not None:
@@ -193,11 +198,12 @@ class Shard:
         limit: int,
         threshold: float | None,
         ef: int | None,
-        fields: list[str] | None = None,
-    ) -> list[tuple[float, dict[str, Any]]]:
+        payload: bool = True,
+    ) -> list[tuple[float, str, dict[str, Any] | None]]:
         """Nearest points by cosine (``dense``) or by BM25 (``keywords``: ``vector`` is
-        ``(indices, values)``), best first, with their payloads (only ``fields``, if
-        given: a fused search asks for the text of its winners alone)."""
+        ``(indices, values)``), best first: score, id and payload (None without
+        ``payload``: a fused search reads the payloads of its winners alone, since reading
+        one, even a field of it, reads the chunk's text, maybe from disk)."""
         q = self.q
         if using == KEYWORDS:
             vector = q.SparseVector(*vector)
@@ -207,9 +213,10 @@ class Shard:
             filter=self.edge_filter(where),
             score_threshold=threshold,
             params=q.SearchParams(hnsw_ef=ef) if ef else None,
-            with_payload=fields if fields is not None else True,
+            with_payload=payload,
         )
-        return [(point.score, point.payload or {}) for point in self.shard.query(request)]
+        found = self.shard.query(request)
+        return [(p.score, str(p.id), (p.payload or {}) if payload else None) for p in found]
 
     def retrieve(self, ids: list[str]) -> list[dict[str, Any] | None]:
         """The payloads of points ``ids``, in order; None for one that is not there."""
@@ -238,6 +245,38 @@ def _lower_priority() -> None:
         thread = threading.get_native_id()
         niceness = os.getpriority(os.PRIO_PROCESS, thread) + OPTIMIZE_NICE
         os.setpriority(os.PRIO_PROCESS, thread, niceness)
+
+
+def _warm_in_background(path: str) -> None:
+    """Read the shard's segment files once, in a thread of lower priority, so that the
+    page cache holds them. The engine maps its payloads and indexes from these files and
+    leaves them out of the cache when a shard is closed: after a restart each search
+    would otherwise read from disk what it touches first (at 100,000 chunks, searches
+    took 2-3x as long for their first thousand queries). Skipped when the files would
+    take more than half of the memory available."""
+    files = [p for p in (Path(path) / "segments").rglob("*") if p.is_file()]
+    with contextlib.suppress(OSError):
+        size = sum(p.stat().st_size for p in files)
+        if size > _available_memory() // 2:
+            return
+    threading.Thread(target=_read_all, args=(files,), name="warm", daemon=True).start()
+
+
+def _read_all(files: list[Path]) -> None:
+    _lower_priority()
+    for file in files:
+        with contextlib.suppress(OSError), open(file, "rb", buffering=0) as stream:
+            while stream.read(1 << 20):  # the GIL is let go while it reads
+                pass
+
+
+def _available_memory() -> int:
+    """MemAvailable from /proc/meminfo, in bytes (0 where there is none: no warming)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _retry_while_locked(load: Any, seconds: float = 15.0) -> Any:

@@ -32,7 +32,7 @@ __all__ = ["FUSION_METHODS", "FusionMethod", "fuse", "reciprocal_rank_fusion", "
 FusionMethod = Literal["rrf", "convex", "dbsf"]
 FUSION_METHODS: tuple[FusionMethod, ...] = ("rrf", "convex", "dbsf")
 Rankings = Sequence[tuple[float, Sequence[Hit]]]
-_Key = tuple[str, int]
+_Key = tuple[str, int, str]
 
 
 def fuse(
@@ -50,10 +50,11 @@ def fuse(
 def reciprocal_rank_fusion(rankings: Rankings, *, k: int = 60, top_k: int) -> list[Hit]:
     """The ``top_k`` best hits of ``(weight, hits best first)`` rankings, fused by rank.
 
-    A hit is its ``(document_id, chunk_index)``: one found by several rankings adds up
-    their shares and keeps the fields of its first appearance, with the fused score.
-    Within a ranking only its best rank counts; a ranking of weight 0 is left out. Ties
-    go to the smaller ``(document_id, chunk_index)``, so equal inputs fuse equally."""
+    A hit is its :attr:`Hit.key` (document, chunk and point id; a search without
+    payloads knows the point alone): one found by several rankings adds up their shares
+    and keeps the fields of its first appearance, with the fused score. Within a ranking
+    only its best rank counts; a ranking of weight 0 is left out. Ties go to the smaller
+    key, so equal inputs fuse equally."""
     if k < 0 or top_k < 1:
         raise ValueError(f"need k >= 0 and top_k >= 1, got k={k}, top_k={top_k}")
     scores: dict[_Key, float] = {}
@@ -61,7 +62,7 @@ def reciprocal_rank_fusion(rankings: Rankings, *, k: int = 60, top_k: int) -> li
     for weight, ranking in _weighted(rankings):
         seen: set[_Key] = set()
         for rank, hit in enumerate(ranking, start=1):
-            key = (hit.document_id, hit.chunk_index)
+            key = hit.key
             if key not in seen:  # ranks stay those of the list, repeats included
                 seen.add(key)
                 scores[key] = scores.get(key, 0.0) + weight / (k + rank)
@@ -94,7 +95,7 @@ def score_fusion(
         else:
             low, high = min(values), max(values)
         for hit in distinct:
-            key = (hit.document_id, hit.chunk_index)
+            key = hit.key
             share = (hit.score - low) / (high - low) if high > low else 1.0
             scores[key] = scores.get(key, 0.0) + weight * share
             hits.setdefault(key, hit)
@@ -110,11 +111,11 @@ def _weighted(rankings: Rankings) -> list[tuple[float, Sequence[Hit]]]:
 
 
 def _distinct(ranking: Sequence[Hit]) -> list[Hit]:
-    """The ranking's hits, each ``(document_id, chunk_index)`` at its best rank only."""
+    """The ranking's hits, each :attr:`Hit.key` at its best rank only."""
     seen: set[_Key] = set()
     out = []
     for hit in ranking:
-        key = (hit.document_id, hit.chunk_index)
+        key = hit.key
         if key not in seen:
             seen.add(key)
             out.append(hit)

@@ -26,7 +26,6 @@ from agentrig.config import Settings
 from agentrig.knowledge.keywords import document_vector, query_vector
 from agentrig.knowledge.vectors import (
     DENSE,
-    KEY_FIELDS,
     KEYWORDS,
     ChunkRecord,
     Condition,
@@ -38,6 +37,7 @@ from agentrig.knowledge.vectors import (
     collection_name,
     conditions,
     filled,
+    hit_points,
     point_id,
 )
 
@@ -227,7 +227,7 @@ class QdrantVectorStore:
         """``hits`` with their text and metadata, fetched by point id in one request."""
         if not hits:
             return []
-        ids = [point_id(tenant, hit.document_id, hit.chunk_index) for hit in hits]
+        ids = hit_points(tenant, hits)
         try:  # the search just found the collection: no need to ask whether it exists
             points = await self._client.retrieve(collection_name(kb), ids)
         except (UnexpectedResponse, ValueError):  # dropped meanwhile (404, or in memory)
@@ -235,7 +235,7 @@ class QdrantVectorStore:
                 raise
             return []
         found = {str(p.id): p.payload for p in points}
-        return filled(kb, hits, [found.get(id_) for id_ in ids])
+        return filled(kb, tenant, hits, ids, [found.get(id_) for id_ in ids])
 
     async def _query(
         self,
@@ -261,14 +261,17 @@ class QdrantVectorStore:
                 query_filter=qdrant_filter(where),
                 limit=top_k,
                 score_threshold=min_score,
-                with_payload=True if payload else KEY_FIELDS,
+                with_payload=payload,
             )
         except UnexpectedResponse as exc:
             if exc.status_code != 404:
                 raise
             self._dims.pop(name, None)  # deleted by another process meanwhile
             return []
-        return [Hit.from_payload(kb, point.score, point.payload or {}) for point in response.points]
+        points = response.points
+        if not payload:
+            return [Hit.from_point(kb, point.score, str(point.id)) for point in points]
+        return [Hit.from_payload(kb, p.score, p.payload or {}, str(p.id)) for p in points]
 
     async def count(self, kb: str, tenant: str | None = None) -> int:
         """How many chunks ``kb`` holds, of one tenant or of all."""

@@ -40,7 +40,6 @@ KEYWORDS = "keywords"
 COLLECTION_PREFIX = "agentrig_"
 POINT_NAMESPACE = uuid.UUID("5b0f3c56-8d3e-4c8e-9a51-6a7c1e2f9d40")
 PAYLOAD_FIELDS = ("tenant", "document_id", "chunk_index", "text", "text_hash", "metadata")
-KEY_FIELDS = ["document_id", "chunk_index"]  # what a search without payloads returns
 _KB_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _FIELD = re.compile(r"\w+(?:\.\w+)*")  # a metadata key, dots reaching into nested dicts
 
@@ -104,9 +103,12 @@ class Hit:
     heading: str | None
     metadata: dict[str, Any]
     kb: str
+    point: str = ""  # the store's id of the chunk, when the store gave it
 
     @classmethod
-    def from_payload(cls, kb: str, score: float, payload: Mapping[str, Any]) -> Hit:
+    def from_payload(
+        cls, kb: str, score: float, payload: Mapping[str, Any], point: str = ""
+    ) -> Hit:
         metadata = payload.get("metadata") or {}
         return cls(
             document_id=payload["document_id"],
@@ -117,16 +119,29 @@ class Hit:
             heading=metadata.get("heading"),
             metadata=metadata,
             kb=kb,
+            point=point,
         )
+
+    @classmethod
+    def from_point(cls, kb: str, score: float, point: str) -> Hit:
+        """A hit known by its point id and score alone (a search without payloads): its
+        document is ``""`` and its chunk -1 until :meth:`VectorStore.with_payloads`."""
+        return cls("", -1, "", score, None, None, {}, kb, point)
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """What makes two hits the same chunk, for fusion: document, chunk, point id."""
+        return (self.document_id, self.chunk_index, self.point)
 
 
 @runtime_checkable
 class VectorStore(Protocol):
     """Where chunks are indexed and searched. ``filters`` maps a metadata key to a value,
     or to a list of values of which any may match; all keys must match. A search with
-    ``payload=False`` returns hits with their document, chunk and score alone (no text,
-    no metadata), and :meth:`with_payloads` fills in those of the hits kept: fusion looks
-    at a hundred candidates a ranking and keeps five."""
+    ``payload=False`` returns hits with their point id and score alone (no document, text
+    or metadata: :meth:`Hit.from_point`), and :meth:`with_payloads` fills in those of
+    the hits kept: fusion looks at a hundred candidates a ranking and keeps five, and
+    reading a chunk's payload can mean reading its text from disk."""
 
     async def upsert(self, kb: str, records: Sequence[ChunkRecord]) -> None: ...
     async def delete_document(self, kb: str, tenant: str, document_id: str) -> int: ...
@@ -223,11 +238,22 @@ def _condition(key: str, value: Any) -> Condition:
     )
 
 
-def filled(kb: str, hits: Sequence[Hit], payloads: Sequence[Mapping[str, Any] | None]) -> list[Hit]:
-    """``hits`` with their ``payloads`` (fetched by point id, in order), scores kept; a hit
-    whose chunk was deleted meanwhile is left out."""
+def hit_points(tenant: str, hits: Sequence[Hit]) -> list[str]:
+    """The point ids of ``hits``: those the store gave, else made from their keys."""
+    return [hit.point or point_id(tenant, hit.document_id, hit.chunk_index) for hit in hits]
+
+
+def filled(
+    kb: str,
+    tenant: str,
+    hits: Sequence[Hit],
+    points: Sequence[str],
+    payloads: Sequence[Mapping[str, Any] | None],
+) -> list[Hit]:
+    """``hits`` with their ``payloads`` (fetched by ``points``, in order), scores kept; a
+    hit whose chunk was deleted meanwhile, or is not ``tenant``'s, is left out."""
     return [
-        Hit.from_payload(kb, hit.score, payload)
-        for hit, payload in zip(hits, payloads, strict=True)
-        if payload is not None
+        Hit.from_payload(kb, hit.score, payload, point)
+        for hit, point, payload in zip(hits, points, payloads, strict=True)
+        if payload is not None and payload.get("tenant") == tenant
     ]
