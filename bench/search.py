@@ -38,8 +38,8 @@ exact search (numpy, same vectors and tenant).
 child runs ``create_app`` under uvicorn on 127.0.0.1 (fresh data dir, real local embedder
 for the query: the search request is the real one) and writes synthetic chunks (tenant
 ``default``, generated in a helper process) through the app's own store in batches of 1,000,
-as the job worker does (keyword vectors in a thread, then the upsert), then waits for the
-index to catch up. A separate prober process (its
+as the job worker does (keyword vectors in its helper process, then the upsert), then waits
+for the index to catch up. A separate prober process (its
 timing free of the server's GIL) sends in turn ``GET /health``, ``GET
 /api/v1/documents/search?mode=hybrid`` and the same search with ``mode=keywords`` (nothing
 to embed: the store's share) and ``mode=dense``, one every 20 ms: idle after the first
@@ -74,7 +74,7 @@ from rich.table import Table
 from agentrig.config import KnowledgeSettings
 from agentrig.knowledge.edge import EdgeVectorStore
 from agentrig.knowledge.edge_collection import EngineTuning
-from agentrig.knowledge.keywords import document_vector
+from agentrig.knowledge.keywords import SparseVector, document_vector, document_vectors
 from agentrig.knowledge.qdrant import QdrantVectorStore
 from agentrig.knowledge.retrieval import MODES, Mode, Retriever
 from agentrig.knowledge.vectors import ChunkRecord, Hit, VectorStore
@@ -147,9 +147,14 @@ class Corpus:
 
 
 def records(
-    first: int, vectors: np.ndarray, texts: list[str], tenant: str | None
+    first: int,
+    vectors: np.ndarray,
+    texts: list[str],
+    tenant: str | None,
+    keywords: list[SparseVector] | None = None,
 ) -> list[ChunkRecord]:
-    """The chunks, with their keyword vectors (as the indexer makes them)."""
+    """The chunks, with their keyword vectors (made here unless given)."""
+    keywords = keywords or [document_vector(text) for text in texts]
     batch = []
     for n, (vector, text) in enumerate(zip(vectors.tolist(), texts, strict=True)):
         index = first + n
@@ -161,8 +166,10 @@ def records(
             "title": f"Document {document}",
         }
         owner, chunk = tenant or TENANTS[document % 4], index % CHUNKS_PER_DOCUMENT
-        document_id, keywords = f"doc-{document:07d}", document_vector(text)
-        record = ChunkRecord(owner, document_id, chunk, text, vector, metadata, keywords=keywords)
+        document_id = f"doc-{document:07d}"
+        record = ChunkRecord(
+            owner, document_id, chunk, text, vector, metadata, keywords=keywords[n]
+        )
         batch.append(record)
     return batch
 
@@ -394,8 +401,9 @@ async def serve(spec: dict[str, Any]) -> dict[str, Any]:
         if first + BATCH < size:
             count = min(BATCH, size - first - BATCH)
             ahead = loop.run_in_executor(pool, serve_batch, *made, first + BATCH, count)
-        mark = time.perf_counter()  # as the indexer: keyword vectors in a thread, then upsert
-        batch = await asyncio.to_thread(records, first, vectors, texts, SERVE_TENANT)
+        mark = time.perf_counter()  # as the indexer: keyword vectors, then upsert
+        keyword_vectors = await document_vectors(texts)
+        batch = records(first, vectors, texts, SERVE_TENANT, keyword_vectors)
         await store.upsert(KB, batch)
         upserting += time.perf_counter() - mark
         if (done := first + len(texts)) % step < BATCH or done == size:

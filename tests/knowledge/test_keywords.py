@@ -10,11 +10,14 @@ import sys
 
 import pytest
 
+from agentrig.knowledge import keywords
 from agentrig.knowledge.keywords import (
     HEADING_WEIGHT,
+    HELPER_MIN_TEXTS,
     K1,
     B,
     document_vector,
+    document_vectors,
     query_vector,
     term_id,
 )
@@ -195,3 +198,19 @@ async def test_keyword_vectors_given_with_the_chunks_are_the_ones_indexed(store)
     [lion] = await store.search_keywords("kb", "lion", tenant="acme", top_k=5)
     assert lion.document_id == "computed"
     assert await store.count("kb") == 3
+
+
+async def test_batches_of_keyword_vectors_are_made_in_a_helper_process_that_comes_back():
+    texts = [f"# Part {n}\nzebras graze on grass number {n} and stripes" for n in range(40)]
+    assert len(texts) >= HELPER_MIN_TEXTS
+    expected = [document_vector(text) for text in texts]
+    assert await document_vectors(texts) == expected
+    helper = keywords._helper
+    assert helper is not None  # a batch this large went to the helper process
+    [pid] = [process.pid for process in helper._processes.values()]
+    assert os.getpriority(os.PRIO_PROCESS, pid) >= os.getpriority(os.PRIO_PROCESS, 0) + 1
+    os.kill(pid, 9)  # a killed helper: the batch is made in a thread, the next helper starts
+    assert await document_vectors(texts) == expected
+    assert await document_vectors(texts) == expected
+    assert keywords._helper is not None and keywords._helper is not helper
+    assert await document_vectors(texts[:3]) == expected[:3]  # a small batch: in a thread

@@ -1,12 +1,12 @@
 """Indexing one document: the work of the ``index_document`` job.
 
 Parse (in a thread), chunk (in a thread), embed (each new text once, see :mod:`.embedding`;
-the keyword vectors meanwhile, in a thread), upsert the chunks under deterministic point
-ids, then drop the chunks past the new end (a document re-indexed shorter). Every step moves
-the document's status (``parsing`` → ``chunking`` → ``embedding`` → ``indexed``), and a file
-that cannot be indexed ends ``failed`` with the reason, its old chunks removed so that
-nothing stale is found. Running it twice gives the same chunks: the job may be retried or
-taken over after a crash.
+the keyword vectors meanwhile, see ``keywords.document_vectors``), upsert the chunks under
+deterministic point ids, then drop the chunks past the new end (a document re-indexed
+shorter). Every step moves the document's status (``parsing`` → ``chunking`` →
+``embedding`` → ``indexed``), and a file that cannot be indexed ends ``failed`` with the
+reason, its old chunks removed so that nothing stale is found. Running it twice gives the
+same chunks: the job may be retried or taken over after a crash.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from agentrig.config import KnowledgeSettings
 from agentrig.knowledge.blobs import BlobNotFound, BlobStore
 from agentrig.knowledge.chunk import chunk_document
 from agentrig.knowledge.embedding import CachedEmbedder
-from agentrig.knowledge.keywords import document_vector
+from agentrig.knowledge.keywords import document_vectors
 from agentrig.knowledge.parse import MB, DocumentError, parse_document
 from agentrig.knowledge.vectors import ChunkRecord, VectorStore
 from agentrig.store.documents import Document, DocumentStore
@@ -85,7 +85,7 @@ class Indexer:
         texts = [chunk.text for chunk in chunks]
         (vectors, embedded), keywords = await asyncio.gather(
             self.embedder.embed_counting(texts),
-            asyncio.to_thread(lambda: [document_vector(text) for text in texts]),
+            document_vectors(texts),
         )
         records = [
             ChunkRecord(
