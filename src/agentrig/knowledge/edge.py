@@ -385,7 +385,7 @@ class EdgeVectorStore:
         )
         if not payload:
             return [Hit.from_point(kb, score, point) for score, point, _ in found]
-        return [Hit.from_payload(kb, score, fields, point) for score, point, fields in found]
+        return [Hit.from_payload(kb, score, data, point) for score, point, data in found]
 
     async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with their text and metadata, fetched by point id in one request."""

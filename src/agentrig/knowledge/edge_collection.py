@@ -255,7 +255,8 @@ class Collection:
             builder.close()
             self._retry_at = self.pending * 2
             return
-        builder.submit("open", path=str(target), dims=None, settings=self.tuning.engine_settings())
+        settings = self.tuning.engine_settings()  # warmed once optimized, not before
+        builder.submit("open", path=str(target), dims=None, settings=settings, warm=False)
         self._build = _Build(generation, builder, builder.submit("optimize"))
 
     def _finish_build(self) -> None:

@@ -80,8 +80,11 @@ class Shard:
         """Copy a flushed shard's folder (the optimizer's working copy); no lock files."""
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock"))
 
-    def open(self, path: str, dims: int | None, settings: dict[str, Any]) -> dict[str, Any]:
-        """Load the shard at ``path``, or create it for ``dims``-sized vectors."""
+    def open(
+        self, path: str, dims: int | None, settings: dict[str, Any], warm: bool = True
+    ) -> dict[str, Any]:
+        """Load the shard at ``path``, or create it for ``dims``-sized vectors; ``warm``
+        reads its files into the page cache (not for a copy about to be optimized)."""
         q = self.q
         if (Path(path) / "edge_config.json").exists():
             self.shard = _retry_while_locked(lambda: q.EdgeShard.load(path))
@@ -98,7 +101,8 @@ class Shard:
         config = json.loads((Path(path) / "edge_config.json").read_text())
         self.dims = int(config["vectors"][DENSE]["size"])
         self.path = path
-        _warm_in_background(path)
+        if warm:
+            _warm_in_background(path)
         return self.info()
 
     def _config(self, dims: int, settings: dict[str, Any]) -> Any:
