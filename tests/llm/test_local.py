@@ -336,9 +336,9 @@ async def test_mini_batches_give_the_vectors_of_one_big_batch(monkeypatch) -> No
     passes: list[int] = []
     encode = local_embeddings._encode
 
-    def recording(path, texts, batch_size):
+    def recording(path, texts, batch_size, one_thread=False):
         passes.append(batch_size)
-        return encode(path, texts, batch_size)
+        return encode(path, texts, batch_size, one_thread)
 
     monkeypatch.setattr(local_embeddings, "_encode", recording)
     texts = [f"{'long ' * (i * 7 % 30)}text {i}" for i in range(9)]
@@ -349,6 +349,33 @@ async def test_mini_batches_give_the_vectors_of_one_big_batch(monkeypatch) -> No
     for a, b in zip(small.vectors, whole.vectors, strict=True):
         assert cosine(a, b) > 0.9999
     assert cosine(small.vectors[0], small.vectors[8]) < 0.999
+
+
+async def test_a_query_is_encoded_on_one_thread_and_a_batch_on_all(monkeypatch) -> None:
+    import torch
+
+    from agentrig.llm.providers import local_embeddings
+
+    embedder = LocalEmbedder()
+    await embedder.embed_batch(["load the model"])
+    [model] = local_embeddings._sentence_models.values()
+    threads: list[int] = []
+    encode = model.encode
+
+    def recording(*args, **kwargs):
+        threads.append(torch.get_num_threads())
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(model, "encode", recording)
+    before = torch.get_num_threads()
+    texts = [f"how long does battery {i} take to charge" for i in range(4)]
+    one = await embedder.embed_batch(texts[:1])
+    several = await embedder.embed_batch(texts)
+    options = {"one_thread_below": 0}  # never on one thread
+    again = await LocalEmbedder(options=options).embed_batch(texts[:1])
+    assert threads == [1, before, before] and torch.get_num_threads() == before
+    assert cosine(one.vectors[0], several.vectors[0]) > 0.9999
+    assert cosine(one.vectors[0], again.vectors[0]) > 0.9999
 
 
 def test_torch_threads_sleep_between_operations_instead_of_spinning() -> None:
