@@ -403,7 +403,9 @@ async def serve(spec: dict[str, Any]) -> dict[str, Any]:
             ahead = loop.run_in_executor(pool, serve_batch, *made, first + BATCH, count)
         mark = time.perf_counter()  # as the indexer: keyword vectors, then upsert
         keyword_vectors = await document_vectors(texts)
-        batch = records(first, vectors, texts, SERVE_TENANT, keyword_vectors)
+        # in a thread: the indexer makes a document's records, tens, not 1,000 at once
+        made_records = (first, vectors, texts, SERVE_TENANT, keyword_vectors)
+        batch = await asyncio.to_thread(records, *made_records)
         await store.upsert(KB, batch)
         upserting += time.perf_counter() - mark
         if (done := first + len(texts)) % step < BATCH or done == size:

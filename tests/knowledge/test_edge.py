@@ -279,6 +279,25 @@ def test_settings_pick_the_embedded_engine_or_a_server(tmp_path, monkeypatch):
         QdrantVectorStore()
 
 
+async def test_writes_wait_while_a_search_of_the_process_runs(tmp_path, monkeypatch):
+    from agentrig.knowledge.foreground import searches
+
+    store = EdgeVectorStore(tmp_path / "v")
+    await store.upsert("kb", chunks(1))
+    monkeypatch.setattr(searches, "patience", 30)
+    with searches.searching():
+        writing = asyncio.create_task(store.upsert("kb", chunks(5, start=1)))
+        await asyncio.sleep(0.3)
+        assert not writing.done() and await store.count("kb") == 1  # reads go on
+    await asyncio.wait_for(writing, 10)
+    assert await store.count("kb") == 6
+    monkeypatch.setattr(searches, "patience", 0.1)  # a search that never ends: writes go on
+    with searches.searching():
+        await asyncio.wait_for(store.upsert("kb", chunks(5, start=6)), 10)
+        assert await store.count("kb") == 11
+    await store.aclose()
+
+
 async def test_a_cancelled_write_or_read_leaves_the_store_working(tmp_path):
     store = EdgeVectorStore(tmp_path / "v")
     await store.upsert("kb", chunks(1))

@@ -102,3 +102,27 @@ def test_bad_fusion_settings_are_refused_by_name():
     with pytest.raises(ConfigError, match="dense_weight and keyword_weight are both 0"):
         load_settings(knowledge={"dense_weight": 0, "keyword_weight": 0.0})
     assert KnowledgeSettings(dense_weight=0).keyword_weight == 0.55  # one ranking is enough
+
+
+async def test_a_search_is_marked_for_the_writers_from_embedding_to_payloads():
+    from agentrig.knowledge.foreground import searches
+
+    seen: list[int] = []
+
+    class Watching(FixedStore):
+        async def search_dense(self, kb: str, vector: Sequence[float], **kw) -> list[Hit]:
+            seen.append(searches.running)
+            return await super().search_dense(kb, vector, **kw)
+
+        async def search_keywords(self, kb: str, query: str, **kw) -> list[Hit]:
+            seen.append(searches.running)
+            return await super().search_keywords(kb, query, **kw)
+
+        async def with_payloads(self, kb: str, tenant: str, hits: Sequence[Hit]) -> list[Hit]:
+            seen.append(searches.running)
+            return await super().with_payloads(kb, tenant, hits)
+
+    retriever = Retriever(Watching(), OneVector(), KnowledgeSettings())  # type: ignore[arg-type]
+    for mode in ("hybrid", "dense", "keywords"):
+        await retriever.search("q", tenant="t", mode=mode)  # type: ignore[arg-type]
+    assert seen == [1, 1, 1, 1, 1] and searches.running == 0

@@ -33,6 +33,7 @@ import numpy as np
 from agentrig.config import Settings
 from agentrig.knowledge.edge_collection import Collection, EngineTuning
 from agentrig.knowledge.engine_process import EngineClosed
+from agentrig.knowledge.foreground import searches
 from agentrig.knowledge.keywords import document_vector, query_vector
 from agentrig.knowledge.vectors import (
     DENSE,
@@ -218,10 +219,12 @@ class EdgeVectorStore:
         collection = await self._collection(kb, dims)
         assert collection is not None
         check_size(kb, collection.dims, dims)
-        # the next batch is prepared while the engine writes this one
+        # the next batch is prepared while the engine writes this one; searches running in
+        # the process go first (foreground.py), so a search meets one batch in flight
         writing: Future[Any] | None = None
         for start in range(0, len(records), self._batch_size):
             batch = records[start : start + self._batch_size]
+            await searches.finished()
             points = await asyncio.to_thread(self._points, batch)  # keywords: a while
             if writing is not None:
                 await asyncio.wrap_future(writing)

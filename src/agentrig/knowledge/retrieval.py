@@ -8,7 +8,8 @@ weighted by ``dense_weight`` and ``keyword_weight``; ``"dense"`` and
 ``"keywords"`` use one ranking alone (``agentrig eval retrieval`` compares the three).
 ``min_score`` is a cosine-similarity threshold on the dense ranking: keyword matches are
 kept on their own merit. Every hit carries its document, chunk, page, heading and score,
-and only the tenant's chunks are searched.
+and only the tenant's chunks are searched. While a search runs, the process's writes to
+the embedded store wait for it (``foreground.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentrig.config import KnowledgeSettings
+from agentrig.knowledge.foreground import searches
 from agentrig.knowledge.fusion import fuse
 from agentrig.knowledge.vectors import Hit, VectorStore
 from agentrig.llm.types import Embedder
@@ -84,13 +86,15 @@ class Retriever:
                 return []
             return await self.vectors.search_keywords(kb, query, **where)
 
-        # at once: the keyword search runs while the query is embedded, and the store
-        # has the second search in hand when it finishes the first
-        dense, keywords = await asyncio.gather(by_meaning(), by_keywords())
-        if mode == "dense":
-            return dense[:top_k]
-        if mode == "keywords":
-            return keywords[:top_k]
-        rankings = [(settings.dense_weight, dense), (settings.keyword_weight, keywords)]
-        fused = fuse(rankings, method=settings.fusion, rrf_k=settings.rrf_k, top_k=top_k)
-        return await self.vectors.with_payloads(kb, tenant, fused)
+        # the process's writes to the embedded store wait while it runs (foreground.py)
+        with searches.searching():
+            # at once: the keyword search runs while the query is embedded, and the store
+            # has the second search in hand when it finishes the first
+            dense, keywords = await asyncio.gather(by_meaning(), by_keywords())
+            if mode == "dense":
+                return dense[:top_k]
+            if mode == "keywords":
+                return keywords[:top_k]
+            rankings = [(settings.dense_weight, dense), (settings.keyword_weight, keywords)]
+            fused = fuse(rankings, method=settings.fusion, rrf_k=settings.rrf_k, top_k=top_k)
+            return await self.vectors.with_payloads(kb, tenant, fused)
