@@ -10,7 +10,9 @@ first": the writes and the searches are the same process. So a search marks itse
 (:meth:`SearchesFirst.searching`, which :class:`~agentrig.knowledge.retrieval.Retriever`
 does), and a writer awaits :meth:`SearchesFirst.finished` between its batches: it goes
 on as soon as no search runs, or after ``patience`` seconds, so that a steady stream of
-searches slows an ingestion down but never stops it.
+searches slows an ingestion down but never stops it. Measured (serving run of 20,000
+chunks, one run each): search p95 during ingestion 66.8 ms with it against 88.0 without,
+p99 130.5 against 136.1 (the tail is not its to fix), ingest 749 against 819 chunks/s.
 
 Searches may run on any thread or event loop of the process; a waiting writer is woken
 on its own loop.

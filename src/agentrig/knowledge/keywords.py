@@ -220,10 +220,10 @@ def _packed_vectors(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _unpacked(indices: np.ndarray, values: np.ndarray, ends: np.ndarray) -> list[SparseVector]:
-    starts = itertools.chain([0], ends.tolist())
+    bounds = itertools.pairwise([0, *ends.tolist()])
     return [
         SparseVector(indices[start:end].tolist(), values[start:end].tolist())
-        for start, end in zip(starts, ends.tolist(), strict=False)
+        for start, end in bounds
     ]
 
 

@@ -31,12 +31,12 @@ taking a core. torch's thread count is set back after the call (some 10 µs).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,23 +71,20 @@ def _encode(
             # process; frozen, Python's full collections stop walking them (350-550 ms
             # each in a server that was indexing, which set its slowest requests)
             gc.freeze()
-        with _threads(1 if one_thread else 0):
+        with _one_torch_thread() if one_thread else contextlib.nullcontext():
             vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
         encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
     tokens = sum(len(ids) for ids in encoded["input_ids"])
     return [vector.tolist() for vector in vectors], tokens
 
 
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``count`` for the block (0: left alone)."""
-    if not count:
-        yield
-        return
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch's intra-op threads set to one for the block, then back."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(count)
+    torch.set_num_threads(1)
     try:
         yield
     finally:
